@@ -1,0 +1,345 @@
+"""Workloads: a named, ordered tuple of Conv/FC layers read from a network file.
+
+A network file is a CSV (format in ``data/networks/README.md``): an optional
+leading block of ``#`` comment lines, then the header ::
+
+    name,kind,ifmap_h,ifmap_w,pad,channels,filter_h,filter_w,filters,ofmap_h,ofmap_w,stride,groups,batch
+
+and one row per layer. The five built-in workloads of the DeepOpt paper are
+package data of ``deepopt_mip.data`` (read with :mod:`importlib.resources`,
+so they load from an installed package, whatever the working directory).
+
+Every problem with a file raises :class:`InputError` with one line naming the
+file, the data row (1-based, with the line number in the file and the layer
+name when known) and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.formulation.layers import LAYER_KINDS, Layer
+
+__all__ = [
+    "BUILTIN_NETWORKS",
+    "NETWORK_ALIASES",
+    "NETWORK_COLUMNS",
+    "Network",
+    "builtin_network_names",
+    "load_network",
+    "parse_network_csv",
+    "write_network_csv",
+]
+
+NETWORK_COLUMNS: tuple[str, ...] = (
+    "name", "kind", "ifmap_h", "ifmap_w", "pad", "channels", "filter_h", "filter_w",
+    "filters", "ofmap_h", "ofmap_w", "stride", "groups", "batch",
+)
+"""The columns of a network file, in the order :func:`write_network_csv` writes them."""
+
+_INT_COLUMNS = tuple(c for c in NETWORK_COLUMNS if c not in ("name", "kind", "pad"))
+
+BUILTIN_NETWORKS: "OrderedDict[str, str]" = OrderedDict([
+    ("alexnet", "alexnet.csv"),
+    ("vgg-16", "vgg-16.csv"),
+    ("squeezenet-v1.1", "squeezenet-v1.1.csv"),
+    ("googlenet-v1", "googlenet-v1.csv"),
+    ("resnet-50", "resnet-50.csv"),
+])
+"""Built-in workloads, name -> file in ``deepopt_mip.data/networks``, in the
+reference's order (its ``Network_flag`` 1..5)."""
+
+NETWORK_ALIASES: dict[str, str] = {
+    "vgg16": "vgg-16",
+    "squeezenet": "squeezenet-v1.1",
+    "googlenet": "googlenet-v1",
+    "resnet50": "resnet-50",
+    # the reference's Network_flag numbers
+    **{str(i): name for i, name in enumerate(BUILTIN_NETWORKS, start=1)},
+}
+"""Other names accepted by :func:`load_network` for the built-ins."""
+
+_DATA_PACKAGE = "deepopt_mip.data"
+_NETWORK_DIR = "networks"
+
+
+@dataclass(frozen=True)
+class Network:
+    """A workload: its name, its Conv/FC layers in execution order, where it came from.
+
+    ``source`` is provenance only (``deepopt_mip.data:networks/<file>`` for a
+    built-in, the path given for a user file) and takes no part in equality:
+    two networks with the same name and layers are equal.
+    """
+
+    name: str
+    layers: tuple[Layer, ...]
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.name or not str(self.name).strip():
+            raise InputError("network name is empty")
+        if not self.layers:
+            raise InputError(f"network {self.name!r} has no layers")
+        for layer in self.layers:
+            if not isinstance(layer, Layer):
+                raise InputError(f"network {self.name!r}: {layer!r} is not a Layer")
+        seen: set[str] = set()
+        for layer in self.layers:
+            if layer.name in seen:
+                raise InputError(f"network {self.name!r}: layer name {layer.name!r} appears twice")
+            seen.add(layer.name)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per image: the sum of the layers' :attr:`Layer.macs`."""
+        return sum(layer.macs for layer in self.layers)
+
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name`` (:class:`KeyError` if there is none)."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"network {self.name!r} has no layer {name!r}")
+
+    def to_frame(self):
+        """The layers as a pandas DataFrame (columns of the file plus ``macs``)."""
+        import pandas as pd
+
+        rows = [{c: getattr(layer, c) for c in NETWORK_COLUMNS} | {"macs": layer.macs}
+                for layer in self.layers]
+        return pd.DataFrame(rows, columns=[*NETWORK_COLUMNS, "macs"])
+
+
+def builtin_network_names() -> list[str]:
+    """Names of the built-in workloads, in the reference's order."""
+    return list(BUILTIN_NETWORKS)
+
+
+def _builtin_key(name: str) -> str | None:
+    key = name.strip().lower()
+    if key in BUILTIN_NETWORKS:
+        return key
+    return NETWORK_ALIASES.get(key)
+
+
+def _looks_like_a_name(text: str) -> bool:
+    return not any(sep in text for sep in ("/", "\\")) and not text.lower().endswith(".csv")
+
+
+def load_network(name_or_path: str | os.PathLike) -> Network:
+    """A built-in workload by name (or alias, or reference number "1".."5"), or a user file.
+
+    A :class:`str` is looked up among the built-ins first; a :class:`~os.PathLike`
+    is always a path. A user file's network is named after the file's stem.
+    """
+    if isinstance(name_or_path, str):
+        key = _builtin_key(name_or_path)
+        if key is not None:
+            fname = BUILTIN_NETWORKS[key]
+            text = (resources.files(_DATA_PACKAGE).joinpath(_NETWORK_DIR).joinpath(fname)
+                    .read_text(encoding="utf-8"))
+            return parse_network_csv(text, name=key, source=f"{_DATA_PACKAGE}:{_NETWORK_DIR}/{fname}")
+        path = Path(name_or_path)
+        if not path.exists() and _looks_like_a_name(name_or_path):
+            aliases = ", ".join(a for a in NETWORK_ALIASES if not a.isdigit())
+            raise InputError(
+                f"unknown network {name_or_path!r}: not a file and not a built-in "
+                f"(built-ins: {', '.join(BUILTIN_NETWORKS)}; aliases {aliases}; "
+                f"or 1-{len(BUILTIN_NETWORKS)} in that order)")
+    elif isinstance(name_or_path, os.PathLike):
+        path = Path(name_or_path)
+    else:
+        raise InputError(f"network must be a name or a path, got {type(name_or_path).__name__}")
+
+    if not path.exists():
+        raise InputError(f"{path}: network file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    return parse_network_csv(text, name=path.stem, source=str(path))
+
+
+def _is_skippable(line: str) -> bool:
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def parse_network_csv(text: str, name: str, source: str) -> Network:
+    """Parse the text of a network file (``source`` names it in error messages)."""
+    label = source or name
+    lines = text.splitlines()
+    # (line number in the file, text) of the lines that are neither blank nor comments
+    content = [(i, line) for i, line in enumerate(lines, start=1) if not _is_skippable(line)]
+    if not content:
+        raise InputError(f"{label}: empty network file (no header, no layers)")
+
+    header_lineno, header_line = content[0]
+    header = [h.strip() for h in next(csv.reader([header_line]))]
+    where = f"{label} line {header_lineno} (header)"
+    seen: set[str] = set()
+    for column in header:
+        if column == "":
+            raise InputError(f"{where}: empty column name")
+        if column in seen:
+            raise InputError(f"{where}: column {column!r} appears twice")
+        seen.add(column)
+    missing = [c for c in NETWORK_COLUMNS if c not in seen]
+    if missing:
+        raise InputError(f"{where}: missing column(s) {', '.join(missing)} "
+                         f"(expected {','.join(NETWORK_COLUMNS)})")
+    extra = [c for c in header if c not in NETWORK_COLUMNS]
+    if extra:
+        raise InputError(f"{where}: unknown column(s) {', '.join(extra)} "
+                         f"(expected {','.join(NETWORK_COLUMNS)})")
+
+    data = content[1:]
+    if not data:
+        raise InputError(f"{label}: no layers after the header (line {header_lineno})")
+
+    layers: list[Layer] = []
+    first_row_of: dict[str, int] = {}
+    for row_number, (lineno, line) in enumerate(data, start=1):
+        cells = [c.strip() for c in next(csv.reader([line]))]
+        layer_name = cells[header.index("name")] if len(cells) > header.index("name") else ""
+        where = f"{label} data row {row_number} (line {lineno}"
+        where += f", layer {_one_line(layer_name)!r})" if layer_name else ")"
+        if len(cells) != len(header):
+            raise InputError(f"{where}: {len(cells)} fields, the header has {len(header)}")
+        values = dict(zip(header, cells))
+        layer = _parse_row(values, where)
+        if layer.name in first_row_of:
+            raise InputError(f"{where}: field 'name': layer name {layer.name!r} already used "
+                             f"by data row {first_row_of[layer.name]}")
+        first_row_of[layer.name] = row_number
+        layers.append(layer)
+    return Network(name=name, layers=tuple(layers), source=source)
+
+
+def _parse_row(values: dict[str, str], where: str) -> Layer:
+    kwargs: dict[str, object] = {}
+    name = values["name"]
+    if not name:
+        raise InputError(f"{where}: field 'name' is empty")
+    if any(ch in name for ch in "\r\n"):
+        raise InputError(f"{where}: field 'name' contains a line break")
+    kwargs["name"] = name
+    kind = values["kind"].lower()
+    if kind not in LAYER_KINDS:
+        raise InputError(f"{where}: field 'kind': {values['kind']!r} is not one of "
+                         f"{', '.join(LAYER_KINDS)}")
+    kwargs["kind"] = kind
+    for column in _INT_COLUMNS:
+        kwargs[column] = _parse_positive_int(values[column], column, where)
+    kwargs["pad"] = _parse_pad(values["pad"], where)
+    try:
+        return Layer(**kwargs)
+    except InputError as exc:
+        message = str(exc)
+        prefix = f"layer {kwargs['name']!r}: "
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+        raise InputError(f"{where}: {_one_line(message)}") from None
+
+
+def _parse_number(text: str, column: str, where: str) -> float:
+    if text == "":
+        raise InputError(f"{where}: field {column!r} is empty")
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where}: field {column!r}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise InputError(f"{where}: field {column!r}: {text!r} is not a finite number")
+    return value
+
+
+def _parse_positive_int(text: str, column: str, where: str) -> int:
+    try:
+        result = int(text)  # the common case, exact for any size
+    except ValueError:
+        value = _parse_number(text, column, where)
+        if not value.is_integer():
+            raise InputError(f"{where}: field {column!r}: {text!r} is not an integer") from None
+        result = int(value)
+    if result < 1:
+        raise InputError(f"{where}: field {column!r}: {text!r} must be a positive integer")
+    return result
+
+
+def _parse_pad(text: str, where: str) -> float | int:
+    value = _parse_number(text, "pad", where)
+    if value < 0:
+        raise InputError(f"{where}: field 'pad': {text!r} is negative")
+    if not (2 * value).is_integer():
+        raise InputError(f"{where}: field 'pad': {text!r} is not a multiple of 0.5")
+    return int(value) if value.is_integer() else value
+
+
+def _format_cell(value: object) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def write_network_csv(network: Network, path: str | os.PathLike, comments: list[str] | tuple[str, ...] = ()) -> Path:
+    """Write ``network`` in the network-file format, atomically; return the path.
+
+    ``comments`` become the leading ``#`` lines (by default one naming the
+    network and its source). The file is written to a temporary file in the
+    same folder and renamed over ``path``, so it is never half-written.
+    """
+    path = Path(path)
+    if not comments:
+        comments = [f"network {network.name}" + (f", from {network.source}" if network.source else "")]
+    buffer: list[str] = [f"# {_one_line(c)}".rstrip() + "\n" for c in comments]
+    rows: list[list[str]] = [list(NETWORK_COLUMNS)]
+    rows += [[_format_cell(getattr(layer, c)) for c in NETWORK_COLUMNS] for layer in network.layers]
+
+    class _Sink:
+        def write(self, s: str) -> None:
+            buffer.append(s)
+
+    writer = csv.writer(_Sink(), lineterminator="\n")
+    writer.writerows(rows)
+    _write_atomically(path, "".join(buffer))
+    return path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
