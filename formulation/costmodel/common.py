@@ -1,0 +1,252 @@
+"""Shared vocabulary of the branch cost functions.
+
+Every branch function takes a :class:`LayerShape` and an :class:`ArrayHardware`
+and returns :class:`AccessCounts`. All fields may be numpy arrays that
+broadcast against each other: a hardware axis given with shape ``(n, 1, 1)``
+and another with shape ``(1, m, 1)`` make every intermediate only as large as
+the axes it really depends on. That is what makes the model cheap to
+enumerate, and it tells the MIP which axes each term couples.
+
+Conventions (DESIGN.md section 2, reference implementation of DeepOpt):
+
+* Counts are in *elements*, not bits; cycles are clock cycles.
+* ``inf`` marks a count the branch cannot produce on that hardware (a working
+  set that does not fit). Energy then becomes ``inf`` too; for ``ZiXYZo`` the
+  cycles alone may be ``inf`` (delay infeasible, energy finite).
+* Functions never branch in Python on a value that may be an array: use
+  ``np.where`` (both sides are evaluated; wrap with :func:`quiet` so masked
+  lanes may divide by zero without warnings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from functools import wraps
+from typing import Union
+
+import numpy as np
+
+Number = Union[int, float, np.ndarray]
+
+class _Quiet:
+    """Silence numpy's floating-point warnings in masked lanes.
+
+    Usable as ``with quiet:`` (re-entrant, any number of times) and as a
+    decorator ``@quiet``. A plain ``np.errstate`` object cannot be entered twice.
+    """
+
+    def __init__(self) -> None:
+        self._active: list[np.errstate] = []
+
+    def __enter__(self) -> None:
+        state = np.errstate(divide="ignore", invalid="ignore", over="ignore")
+        state.__enter__()
+        self._active.append(state)
+
+    def __exit__(self, *exc) -> None:
+        self._active.pop().__exit__(*exc)
+
+    def __call__(self, function):
+        @wraps(function)
+        def silenced(*args, **kwargs):
+            with self:
+                return function(*args, **kwargs)
+
+        return silenced
+
+
+quiet = _Quiet()
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """One convolution (one group of it) as the branch functions see it.
+
+    ``ifmap_h``/``ifmap_w`` are the *padded* ifmap sizes (H + 2*pad). Any field
+    may be an array (the subvolume wrappers call a branch on hardware-dependent
+    widths and heights).
+    """
+
+    filter_h: Number  # R
+    filter_w: Number  # S
+    ifmap_h: Number  # H, padded
+    ifmap_w: Number  # W, padded
+    channels: Number  # C (per group)
+    ofmap_h: Number  # E
+    ofmap_w: Number  # G
+    filters: Number  # F (per group)
+    stride: Number  # U
+
+    def replace(self, **changes: Number) -> "LayerShape":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ArrayHardware:
+    """The accelerator, every field a scalar or a broadcastable array.
+
+    SRAM sizes are in bits, as in the reference's branch functions.
+    """
+
+    rows: Number  # J, PE rows
+    cols: Number  # K, PE columns
+    fsram_bits: Number
+    isram_bits: Number
+    psram_bits: Number
+    bits_filter: Number = 8
+    bits_ifmap: Number = 8
+    bits_psum: Number = 32
+    bits_ofmap: Number = 8
+    dram_bw_bits_per_cycle: Number = 128
+    dram_block_bits: Number = 128
+
+
+@dataclass(frozen=True)
+class AccessCounts:
+    """What one branch costs on one layer: three cycle parts and six access counts."""
+
+    cycles_ideal: Number
+    cycles_stall: Number
+    cycles_write: Number
+    sram_filter: Number
+    sram_ifmap: Number
+    sram_psum: Number
+    dram_filter: Number
+    dram_ifmap: Number
+    dram_ofmap: Number
+
+    @classmethod
+    def zeros(cls) -> "AccessCounts":
+        return cls(*([0.0] * len(fields(cls))))
+
+    def values(self) -> list[Number]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def map(self, fn) -> "AccessCounts":
+        """Apply ``fn`` to every field."""
+        return AccessCounts(*(fn(v) for v in self.values()))
+
+    def scaled(self, factor: Number) -> "AccessCounts":
+        return self.map(lambda v: v * factor)
+
+    def __add__(self, other: "AccessCounts") -> "AccessCounts":
+        return AccessCounts(*(a + b for a, b in zip(self.values(), other.values())))
+
+    @staticmethod
+    def select(condition: Number, if_true: "AccessCounts", if_false: "AccessCounts") -> "AccessCounts":
+        """Field-wise ``np.where(condition, if_true, if_false)``."""
+        return AccessCounts(
+            *(np.where(condition, a, b) for a, b in zip(if_true.values(), if_false.values()))
+        )
+
+    def infeasible_where(self, condition: Number) -> "AccessCounts":
+        """Every field ``inf`` where ``condition`` holds (a working set does not fit)."""
+        return self.map(lambda v: np.where(condition, np.inf, v))
+
+    @property
+    def cycles_total(self) -> Number:
+        return self.cycles_ideal + self.cycles_stall + self.cycles_write
+
+
+def unit_volume(layer: LayerShape, hw: ArrayHardware) -> tuple[Number, Number]:
+    """Paper eq. 1: channels and filters processed per cycle by the J x K array.
+
+    C_uv = min(floor(J / S), C),  F_uv = min(K, F).
+    """
+    channels_uv = np.minimum(np.floor(hw.rows / layer.filter_w), layer.channels)
+    filters_uv = np.minimum(hw.cols, layer.filters)
+    return channels_uv, filters_uv
+
+
+def ofmap_extent(ifmap_extent: Number, filter_extent: Number, stride: Number) -> Number:
+    """Output positions along one axis: (W - S) / U + 1.
+
+    Deliberately *not* floored: the reference evaluates this expression as a
+    real number (e.g. 28.5 for ResNet-50's 1x1 stride-2 convolutions over a
+    56-wide ifmap), and its counts inherit the fraction.
+    """
+    return (ifmap_extent - filter_extent) / stride + 1
+
+
+def dram_transfer_cycles(data_bits: Number, hw: ArrayHardware) -> Number:
+    """Cycles to move ``data_bits`` over the DRAM link.
+
+    Data move in whole blocks: ceil(ceil(bits / block) * block / bandwidth).
+    """
+    loaded_bits = np.ceil(data_bits / hw.dram_block_bits) * hw.dram_block_bits
+    return np.ceil(loaded_bits / hw.dram_bw_bits_per_cycle)
+
+
+def ofmap_write_cycles(ofmap_elements: Number, hw: ArrayHardware) -> Number:
+    """Cycles to write ``ofmap_elements`` finished outputs back to DRAM."""
+    return dram_transfer_cycles(ofmap_elements * hw.bits_ofmap, hw)
+
+
+def stall(load_cycles: Number, compute_cycles: Number) -> Number:
+    """Stall of a phase whose transfer overlaps its compute: max(0, load - compute)."""
+    return np.maximum(0, load_cycles - compute_cycles)
+
+
+def ifmap_extent(ofmap_extent_: Number, filter_extent: Number, stride: Number) -> Number:
+    """Ifmap positions along one axis that produce ``ofmap_extent_`` outputs: (G - 1) * U + S.
+
+    The inverse of :func:`ofmap_extent` for a whole number of outputs; used for
+    the ifmap window of a subvolume (or strip) cut from the ofmap.
+    """
+    return (ofmap_extent_ - 1) * stride + filter_extent
+
+
+def filter_dram_with_reloads(layer: LayerShape, hw: ArrayHardware, planes: Number, steps: Number) -> Number:
+    """Filter elements fetched from DRAM when ``planes`` R x S filter planes serve ``steps`` steps.
+
+    The filter SRAM keeps ``floor(fSRAM / (R S b_f))`` planes. If all
+    ``planes`` fit, each weight is fetched once (``S R planes``); otherwise the
+    planes that did not stay are fetched again for every step after the first
+    (the steps alternate direction, so the resident planes are reused):
+    ``S R planes + S R (planes - resident) (steps - 1)``.
+    """
+    r, s = layer.filter_h, layer.filter_w
+    resident = np.floor(hw.fsram_bits / (r * s * hw.bits_filter))
+    once = s * r * planes
+    return np.where(resident >= planes, once, once + s * r * (planes - resident) * (steps - 1))
+
+
+def ifmap_dram_over_filter_groups(
+    per_group: Number, whole_ifmap: Number, resident_unit: Number, groups: Number, hw: ArrayHardware
+) -> Number:
+    """Ifmap DRAM fetches when the filters are the outermost loop, in ``groups`` groups.
+
+    ``per_group`` is the ifmap traffic of one filter group, ``whole_ifmap`` the
+    ifmap elements the layer (or strip) touches and ``resident_unit`` the
+    elements of one unit the ifmap SRAM keeps between groups (``R C`` columns
+    or ``R W`` row bands). If the whole ifmap fits the ifmap SRAM it is fetched
+    once; with a single group (``ceil(groups) == 1``) there is nothing to reuse;
+    otherwise each later group fetches the first group's traffic minus the
+    ``resident_unit * floor(iSRAM / (resident_unit b_i))`` elements still held
+    (reverse-order traversal, paper eq. 11), ``ceil(groups - 1)`` times.
+    """
+    whole_fits = hw.isram_bits >= whole_ifmap * hw.bits_ifmap
+    resident = resident_unit * np.floor(hw.isram_bits / (resident_unit * hw.bits_ifmap))
+    reused = per_group + (per_group - resident) * np.ceil(groups - 1)
+    return np.where(whole_fits, whole_ifmap, np.where(np.ceil(groups) == 1, per_group, reused))
+
+
+def stall_over_filter_groups(
+    group_stall: Number, group_slack: Number, group_filter_bits: Number, groups: Number, hw: ArrayHardware
+) -> Number:
+    """Stall of ``groups`` filter groups (fractional count) each stalling ``group_stall`` cycles.
+
+    The next group's ``group_filter_bits`` of filters can be prefetched into the
+    filter SRAM space beyond one group's filters, during the ``group_slack``
+    cycles of the group before: each later group then stalls
+    ``max(0, group_stall - min(group_slack, prefetch cycles))``, and the total
+    is ``group_stall + ceil(that * (groups - 1))``. Without room to prefetch
+    (``fSRAM <= group_filter_bits``) or without slack every group stalls in
+    full: ``ceil(group_stall * groups)``.
+    """
+    cannot_prefetch = (hw.fsram_bits <= group_filter_bits) | (group_slack <= 0)
+    spare_filter_bits = hw.fsram_bits - group_filter_bits
+    prefetch_cycles = dram_transfer_cycles(np.minimum(group_filter_bits, spare_filter_bits), hw)
+    later_group_stall = stall(group_stall, np.minimum(group_slack, prefetch_cycles))
+    with_prefetch = group_stall + np.ceil(later_group_stall * (groups - 1))
+    return np.where(cannot_prefetch, np.ceil(group_stall * groups), with_prefetch)

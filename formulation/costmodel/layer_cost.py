@@ -1,0 +1,105 @@
+"""Cost of every branch of one layer on (arrays of) hardware points.
+
+Conv layers run each of the five loop orders of the paper (innermost loop
+first): ``XYZiZo, XZiYZo, XYZoZi, XZoYZi, ZiXYZo``. A grouped convolution is
+run group by group: one group's counts times ``groups``.
+
+FC layers have two orders, ``ZiZo`` (input channels innermost) and ``ZoZi``.
+With batch 1 they have their own functions; with batch N > 1 the layer is a
+1x1 convolution over the batch (ifmap/ofmap 1 x N) run with the XYZiZo and
+XYZoZi functions, and the per-image counts are the batch's counts / N with
+cycles ceil(cycles / N) per cycle component (reference: LOS_Computation.m).
+So that every layer answers for the same five branch names, an FC layer
+reports ZiZo under XYZiZo, XZiYZo and ZiXYZo and ZoZi under XYZoZi and
+XZoYZi, as the reference does for its fixed schedules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepopt_mip.formulation.costmodel.branch_fc import fc_zizo, fc_zozi
+from deepopt_mip.formulation.costmodel.branch_xyzizo import xyzizo
+from deepopt_mip.formulation.costmodel.branch_xyzozi import xyzozi
+from deepopt_mip.formulation.costmodel.branch_xziyzo import xziyzo
+from deepopt_mip.formulation.costmodel.branch_xzoyzi import xzoyzi
+from deepopt_mip.formulation.costmodel.branch_zixyzo import zixyzo
+from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, Number, quiet
+from deepopt_mip.formulation.costmodel.energy import EnergyParts, energy_parts
+from deepopt_mip.formulation.layers import Layer
+from deepopt_mip.formulation.technology import Technology
+
+BRANCHES = ("XYZiZo", "XZiYZo", "XYZoZi", "XZoYZi", "ZiXYZo")
+"""The five conv loop orders, innermost loop first, in the reference's tie-break order."""
+
+FC_ORDERS = ("ZiZo", "ZoZi")
+FC_ORDER_OF_BRANCH = {"XYZiZo": "ZiZo", "XZiYZo": "ZiZo", "XYZoZi": "ZoZi", "XZoYZi": "ZoZi", "ZiXYZo": "ZiZo"}
+
+CONV_BRANCH_FUNCTIONS = {
+    "XYZiZo": xyzizo,
+    "XZiYZo": xziyzo,
+    "XYZoZi": xyzozi,
+    "XZoYZi": xzoyzi,
+    "ZiXYZo": zixyzo,
+}
+FC_BATCH1_FUNCTIONS = {"ZiZo": fc_zizo, "ZoZi": fc_zozi}
+FC_BATCHED_FUNCTIONS = {"ZiZo": xyzizo, "ZoZi": xyzozi}
+
+
+@dataclass(frozen=True)
+class BranchCost:
+    """One layer on one branch: counts (per image), energy parts and delay."""
+
+    counts: AccessCounts
+    energy: EnergyParts
+
+    @property
+    def energy_j(self) -> Number:
+        return self.energy.total_j
+
+    @property
+    def delay_cycles(self) -> Number:
+        return self.counts.cycles_total
+
+
+def fc_order_counts(layer: Layer, order: str, hw: ArrayHardware) -> AccessCounts:
+    """Per-image counts of an FC layer in order ``ZiZo`` or ``ZoZi``."""
+    shape = layer.group_shape()
+    if layer.batch == 1:
+        return FC_BATCH1_FUNCTIONS[order](shape, hw)
+    batch = layer.batch
+    over_batch = shape.replace(ifmap_w=batch, ofmap_w=batch)
+    total = FC_BATCHED_FUNCTIONS[order](over_batch, hw)
+    per_image = total.scaled(1.0 / batch)
+    return AccessCounts(
+        cycles_ideal=np.ceil(total.cycles_ideal / batch),
+        cycles_stall=np.ceil(total.cycles_stall / batch),
+        cycles_write=np.ceil(total.cycles_write / batch),
+        sram_filter=per_image.sram_filter, sram_ifmap=per_image.sram_ifmap, sram_psum=per_image.sram_psum,
+        dram_filter=per_image.dram_filter, dram_ifmap=per_image.dram_ifmap, dram_ofmap=per_image.dram_ofmap,
+    )
+
+
+def branch_counts(layer: Layer, hw: ArrayHardware) -> dict[str, AccessCounts]:
+    """Per-image access counts and cycles of every branch (keys: :data:`BRANCHES`)."""
+    with quiet:
+        if layer.kind == "fc":
+            by_order = {order: fc_order_counts(layer, order, hw) for order in FC_ORDERS}
+            counts = {b: by_order[FC_ORDER_OF_BRANCH[b]] for b in BRANCHES}
+        else:
+            shape = layer.group_shape()
+            counts = {b: fn(shape, hw) for b, fn in CONV_BRANCH_FUNCTIONS.items()}
+        if layer.groups > 1:
+            counts = {b: c.scaled(layer.groups) for b, c in counts.items()}
+    return counts
+
+
+def branch_costs(layer: Layer, hw: ArrayHardware, tech: Technology) -> dict[str, BranchCost]:
+    """Counts, energy and delay of every branch of ``layer`` (keys: :data:`BRANCHES`)."""
+    with quiet:
+        return {
+            b: BranchCost(counts=c, energy=energy_parts(c, layer.macs, hw, tech))
+            for b, c in branch_counts(layer, hw).items()
+        }
