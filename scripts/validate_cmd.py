@@ -1,0 +1,178 @@
+"""``deepopt-mip validate``: our model against the reference's per-branch numbers.
+
+Reads ``DIR/branches.csv`` (the format of the DeepOpt reference runs: one row
+per network, hardware config, layer and branch), evaluates the same cases
+with our model and the built-in technology, and reports per network the
+relative errors of per-layer energy and delay, LOS winner agreement (modulo
+ties) and infeasibility agreement. It reports; it does not judge.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
+from deepopt_mip.formulation.costmodel.network_cost import cost_tables
+from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.formulation.hardware import array_hardware
+from deepopt_mip.formulation.networks import load_network
+from deepopt_mip.scripts.output import write_json
+
+REFERENCE_NETWORKS = {1: "alexnet", 2: "vgg-16", 3: "squeezenet-v1.1", 4: "googlenet-v1", 5: "resnet-50"}
+REFERENCE_BRANCH_SLOT = {"xyzF": "XYZiZo", "xzyF": "XZiYZo", "xyFz": "XYZoZi", "xFyz": "XZoYZi", "zxyF": "ZiXYZo",
+                         "NzF-1N": "XYZiZo", "NFz-1N": "XYZoZi", "zF": "XYZiZo", "Fz": "XYZoZi"}
+REQUIRED_COLUMNS = ["network", "config_id", "J", "K", "fsram_kb", "isram_kb", "psram_kb", "bw_filter", "bw_ifmap",
+                    "bw_psum", "layer_index", "branch", "energy_joule", "delay_cycles"]
+TIE_RTOL = 1e-9
+
+
+def read_reference(directory: str | Path) -> pd.DataFrame:
+    path = Path(directory) / "branches.csv"
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found (validate expects DIR/branches.csv)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    unknown_nets = sorted(set(frame.network) - set(REFERENCE_NETWORKS))
+    if unknown_nets:
+        raise InputError(f"{path}: unknown network number(s) {unknown_nets} (expected 1-5)")
+    unknown_branches = sorted(set(frame.branch) - set(REFERENCE_BRANCH_SLOT))
+    if unknown_branches:
+        raise InputError(f"{path}: unknown branch name(s) {unknown_branches}")
+    for column in ("energy_joule", "delay_cycles"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def compare(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per reference row with our energy and delay beside it."""
+    out = []
+    for (net, config), group in frame.groupby(["network", "config_id"], sort=True):
+        network = load_network(REFERENCE_NETWORKS[int(net)])
+        first = group.iloc[0]
+        hw = array_hardware(rows=first.J, cols=first.K, fsram_kb=first.fsram_kb, isram_kb=first.isram_kb,
+                            psram_kb=first.psram_kb, bits_filter=first.bw_filter, bits_ifmap=first.bw_ifmap,
+                            bits_psum=first.bw_psum)
+        tables = cost_tables(network.layers, hw, _technology())
+        for row in group.itertuples(index=False):
+            index = int(row.layer_index) - 1
+            if not 0 <= index < len(network):
+                raise InputError(f"branches.csv: network {net} has no layer {row.layer_index} "
+                                 f"({network.name} has {len(network)})")
+            slot = BRANCHES.index(REFERENCE_BRANCH_SLOT[row.branch])
+            layer = network.layers[index]
+            energy = tables.details[index][BRANCHES[slot]].energy
+            out.append({
+                "network": network.name, "config_id": config, "layer_index": index + 1, "layer": layer.name,
+                "fc_batched": layer.kind == "fc" and layer.batch > 1, "branch": row.branch, "slot": slot,
+                "ref_energy_j": row.energy_joule, "ref_delay_cycles": row.delay_cycles,
+                "energy_j": float(tables.energy_j[index, slot]), "delay_cycles": float(tables.delay_cycles[index, slot]),
+                "batch_extra_mac_rf_j": (layer.batch - 1) * float(energy.mac_j + energy.rf_j) if layer.kind == "fc" else 0.0,
+            })
+    return pd.DataFrame(out)
+
+
+_TECH = None
+
+
+def _technology():
+    global _TECH
+    if _TECH is None:
+        from deepopt_mip.formulation.technology import load_technology
+        _TECH = load_technology()
+    return _TECH
+
+
+def relative_errors(ours: pd.Series, ref: pd.Series) -> np.ndarray:
+    both = np.isfinite(ours.to_numpy(float)) & np.isfinite(ref.to_numpy(float))
+    a, b = ours.to_numpy(float)[both], ref.to_numpy(float)[both]
+    return np.abs(a - b) / np.abs(b)
+
+
+def winner_agreement(rows: pd.DataFrame, ours: str, ref: str) -> tuple[int, int]:
+    """Layers where our LOS winner is one of the reference's winners (ties allowed)."""
+    agree = total = 0
+    for _, layer in rows.groupby(["network", "config_id", "layer_index"]):
+        ref_values = layer[ref].to_numpy(float)
+        if np.all(np.isnan(ref_values)) or not np.any(np.isfinite(ref_values)):
+            continue
+        ref_values = np.where(np.isnan(ref_values), np.inf, ref_values)
+        our_values = layer[ours].to_numpy(float)
+        pick = int(np.argmin(our_values))
+        best = ref_values.min()
+        total += 1
+        agree += bool(ref_values[pick] <= best * (1 + TIE_RTOL))
+    return agree, total
+
+
+def stats(rows: pd.DataFrame) -> dict:
+    known = rows[~(rows.ref_energy_j.isna() & rows.ref_delay_cycles.isna())]
+    e_err = relative_errors(known.energy_j, known.ref_energy_j)
+    d_err = relative_errors(known.delay_cycles, known.ref_delay_cycles)
+    mismatch = (np.isinf(known.energy_j) != np.isinf(known.ref_energy_j)) | \
+               (np.isinf(known.delay_cycles) != np.isinf(known.ref_delay_cycles))
+    agree_e, n_e = winner_agreement(known, "energy_j", "ref_energy_j")
+    agree_d, n_d = winner_agreement(known, "delay_cycles", "ref_delay_cycles")
+    return {
+        "energy_median_rel_err": float(np.median(e_err)) if e_err.size else None,
+        "energy_max_rel_err": float(np.max(e_err)) if e_err.size else None,
+        "delay_median_rel_err": float(np.median(d_err)) if d_err.size else None,
+        "delay_max_rel_err": float(np.max(d_err)) if d_err.size else None,
+        "los_agree_energy": agree_e / n_e if n_e else None,
+        "los_agree_delay": agree_d / n_d if n_d else None,
+        "cases": int(len(known)),
+        "infeasible_mismatches": int(mismatch.sum()),
+        "reference_failed": int(len(rows) - len(known)),
+    }
+
+
+def report(rows: pd.DataFrame) -> dict:
+    headline = rows[~rows.fc_batched]
+    result = {
+        "networks": {name: stats(group) for name, group in headline.groupby("network", sort=False)},
+        "overall": stats(headline),
+        "note": "headline figures exclude batched FC layers, where the reference counts MAC and register-file "
+                "energy for the whole batch but access energy per image; those rows are under fc_batched, and "
+                "under fc_batched_with_batch_mac_rf with our MAC and RF energy counted for the whole batch too",
+    }
+    fc = rows[rows.fc_batched]
+    if len(fc):
+        result["fc_batched"] = stats(fc)
+        as_reference = fc.assign(energy_j=fc.energy_j + fc.batch_extra_mac_rf_j)
+        result["fc_batched_with_batch_mac_rf"] = stats(as_reference)
+    return result
+
+
+def pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.3f}%"
+
+
+def print_report(result: dict) -> None:
+    header = (f"{'network':<18}{'cases':>7}{'E med':>10}{'E max':>10}{'D med':>10}{'D max':>10}"
+              f"{'LOS E':>9}{'LOS D':>9}{'inf mism.':>10}")
+    print(header)
+    entries = list(result["networks"].items()) + [("overall", result["overall"])]
+    if "fc_batched" in result:
+        entries.append(("fc batched", result["fc_batched"]))
+        entries.append(("  +batch MAC/RF", result["fc_batched_with_batch_mac_rf"]))
+    for name, s in entries:
+        print(f"{name:<18}{s['cases']:>7}{pct(s['energy_median_rel_err']):>10}{pct(s['energy_max_rel_err']):>10}"
+              f"{pct(s['delay_median_rel_err']):>10}{pct(s['delay_max_rel_err']):>10}"
+              f"{pct(s['los_agree_energy']):>9}{pct(s['los_agree_delay']):>9}{s['infeasible_mismatches']:>10}")
+    print("\n" + result["note"] + ".")
+
+
+def run(directory, json_path=None) -> int:
+    rows = compare(read_reference(directory))
+    result = report(rows)
+    print_report(result)
+    if json_path:
+        write_json(json_path, result)
+    return 0
