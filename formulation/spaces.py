@@ -108,6 +108,18 @@ class HardwareSpace:
         ok &= self.area_um2(j, k, min(self.fsram_kb), min(self.isram_kb), min(self.psram_kb)) <= self.limit_um2
         return j[ok], k[ok]
 
+    def fitting_sizes(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+        """Filter, ifmap and psum SRAM sizes that fit the budget beside the smallest everything else.
+
+        A larger size can never be part of a valid point, so the grid leaves it out.
+        """
+        j, k = self.rows.min, self.cols.min
+        f0, i0, p0 = min(self.fsram_kb), min(self.isram_kb), min(self.psram_kb)
+        fits = self.limit_um2
+        return (tuple(s for s in self.fsram_kb if self.area_um2(j, k, s, i0, p0) <= fits),
+                tuple(s for s in self.isram_kb if self.area_um2(j, k, f0, s, p0) <= fits),
+                tuple(s for s in self.psram_kb if self.area_um2(j, k, f0, i0, s) <= fits))
+
     def hardware_point(self, rows, cols, fsram_kb, isram_kb, psram_kb) -> HardwarePoint:
         return HardwarePoint(rows=int(rows), cols=int(cols), fsram_kb=float(fsram_kb), isram_kb=float(isram_kb),
                              psram_kb=float(psram_kb), bits_filter=self.bits_filter, bits_ifmap=self.bits_ifmap,
@@ -249,7 +261,7 @@ class GridChunk:
 
 def grid_shape(space: HardwareSpace) -> tuple[int, int, int, int]:
     rows, _ = space.array_pairs()
-    return (len(rows), len(space.fsram_kb), len(space.isram_kb), len(space.psram_kb))
+    return (len(rows), *(len(sizes) for sizes in space.fitting_sizes()))
 
 
 def grid_chunks(space: HardwareSpace, max_points: int = 300_000):
@@ -257,10 +269,13 @@ def grid_chunks(space: HardwareSpace, max_points: int = 300_000):
     from deepopt_mip.formulation.hardware import array_hardware, registers_fit
 
     rows, cols = space.array_pairs()
-    f = np.asarray(space.fsram_kb)[None, :, None, None]
-    i = np.asarray(space.isram_kb)[None, None, :, None]
-    p = np.asarray(space.psram_kb)[None, None, None, :]
+    fsram, isram, psram = space.fitting_sizes()
+    f = np.asarray(fsram)[None, :, None, None]
+    i = np.asarray(isram)[None, None, :, None]
+    p = np.asarray(psram)[None, None, None, :]
     per_pair = f.size * i.size * p.size
+    if per_pair == 0:
+        return
     step = max(1, max_points // per_pair)
     for start in range(0, len(rows), step):
         block = slice(start, min(start + step, len(rows)))
@@ -277,5 +292,6 @@ def grid_chunks(space: HardwareSpace, max_points: int = 300_000):
 def grid_point(space: HardwareSpace, flat_index: int) -> HardwarePoint:
     """The hardware point at a flat index of the (pairs, filter, ifmap, psum) grid."""
     rows, cols = space.array_pairs()
+    fsram, isram, psram = space.fitting_sizes()
     a, b, c, d = np.unravel_index(flat_index, grid_shape(space))
-    return space.hardware_point(rows[a], cols[a], space.fsram_kb[b], space.isram_kb[c], space.psram_kb[d])
+    return space.hardware_point(rows[a], cols[a], fsram[b], isram[c], psram[d])
