@@ -118,3 +118,14 @@ def test_cost_tables_broadcast_over_a_hardware_grid():
                 one = cost_tables(network.layers[:6], array_hardware(r, 32, 32, i, p), TECH)
                 np.testing.assert_array_equal(grid.energy_j[..., a, b, c], one.energy_j)
                 np.testing.assert_array_equal(grid.delay_cycles[..., a, b, c], one.delay_cycles)
+
+
+def test_array_narrower_than_the_filter_is_infeasible_in_every_branch():
+    """AlexNet conv1 has 11x11 filters: 8 or 10 PE rows hold no filter row (C_uv = 0)."""
+    conv1 = load_network("alexnet").layers[0]
+    for rows in (8, 10):
+        costs = branch_costs(conv1, array_hardware(rows, 16, 64, 64, 16), TECH)
+        for b in BRANCHES:
+            assert np.isinf(float(costs[b].energy_j)) and np.isinf(float(costs[b].delay_cycles))
+    fits = branch_costs(conv1, array_hardware(12, 16, 64, 64, 16), TECH)
+    assert any(np.isfinite(float(fits[b].energy_j)) for b in BRANCHES)

@@ -12,6 +12,10 @@ cycles ceil(cycles / N) per cycle component (reference: LOS_Computation.m).
 So that every layer answers for the same five branch names, an FC layer
 reports ZiZo under XYZiZo, XZiYZo and ZiXYZo and ZoZi under XYZoZi and
 XZoYZi, as the reference does for its fixed schedules.
+
+An array with fewer rows than the filter width (J < S, so C_uv = 0) cannot
+run a conv layer in any order: every branch is infeasible (the reference
+fails there with an undefined variable or NaN).
 """
 
 from __future__ import annotations
@@ -91,6 +95,8 @@ def branch_counts(layer: Layer, hw: ArrayHardware) -> dict[str, AccessCounts]:
         else:
             shape = layer.group_shape()
             counts = {b: fn(shape, hw) for b, fn in CONV_BRANCH_FUNCTIONS.items()}
+            no_channel_fits = np.floor(hw.rows / shape.filter_w) < 1
+            counts = {b: c.infeasible_where(no_channel_fits) for b, c in counts.items()}
         if layer.groups > 1:
             counts = {b: c.scaled(layer.groups) for b, c in counts.items()}
     return counts
