@@ -60,9 +60,14 @@ def metric_value(energy_j: Number, delay_cycles: Number, metric: str) -> Number:
     a, b = check_metric(metric)
     energy = np.asarray(energy_j, dtype=float)
     delay = np.asarray(delay_cycles, dtype=float)
-    value = np.ones(np.broadcast(energy, delay).shape)
-    if a:
-        value = value * energy**a
-    if b:
-        value = value * delay**b
+    shape = np.broadcast(energy, delay).shape
+    # E^a D^b without multiplying an array of ones first (1 * x is x: the same numbers, fewer passes)
+    if a and b:
+        value = energy**a * delay**b
+    elif a or b:
+        value = energy**a if a else delay**b
+        if np.shape(value) != shape:
+            value = np.broadcast_to(value, shape).copy()
+    else:
+        value = np.ones(shape)
     return value

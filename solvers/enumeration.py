@@ -1,8 +1,11 @@
 """Exhaustive enumeration of a hardware space, vectorised over the grid.
 
 Every point of the space's grid (J/K pairs x filter x ifmap x psum SRAM sizes)
-is evaluated with the cost model, in chunks so memory stays bounded; layers of
-identical shape are evaluated once and weighted by their count.
+is evaluated with the cost model, in chunks so memory stays bounded (split
+over worker processes for large grids); layers of identical shape are
+evaluated once and weighted by their count. Every point is computed on its
+own and its layers are summed in the network's order, so the numbers do not
+depend on the chunks or the workers.
 
 * Separable objectives (``layer-sum``, and ``network`` energy or delay): the
   optimum schedule of a point is the per-layer best branch, so one pass gives
@@ -23,13 +26,21 @@ area first, then grid order (J, K, filter, ifmap, psum).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
 import time
-from dataclasses import replace
+import tracemalloc
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import fields, replace
+from functools import partial, reduce
 from typing import Callable
 
 import numpy as np
 
-from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, branch_costs
+from deepopt_mip.formulation.costmodel.common import ArrayHardware
+from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, branch_energy_delay
 from deepopt_mip.formulation.costmodel.network_cost import cost_tables
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.hardware import array_hardware, registers_fit
@@ -60,12 +71,112 @@ def _usable(energy: np.ndarray, delay: np.ndarray) -> np.ndarray:
     return np.isfinite(energy) & np.isfinite(delay)
 
 
+def _pairs_last(hw: ArrayHardware) -> ArrayHardware:
+    """A chunk's hardware with the J/K-pair axis moved last: (filter, ifmap, psum, pairs).
+
+    Same values, other memory order: numpy runs its inner loops along the last
+    axis, and with the pairs there (hundreds long, rather than 7 SRAM sizes)
+    an operation on broadcast operands costs a fraction as much.
+    """
+    def moved(value):
+        return np.moveaxis(value, 0, -1) if isinstance(value, np.ndarray) and value.ndim == 4 else value
+
+    return ArrayHardware(*(moved(getattr(hw, f.name)) for f in fields(ArrayHardware)))
+
+
+def _layer_terms(layer, count: int, hw: ArrayHardware, tech: Technology, metric: str, separable: bool,
+                 shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """One distinct layer's contribution to :func:`grid_bounds`' sums, each times ``count``.
+
+    Separable: ``(count * min_b metric,)``. Otherwise ``count`` times the
+    least usable energy and delay, then energy and delay of the three
+    schedules (least energy, least delay, least per-layer metric).
+    """
+    costs = branch_energy_delay(layer, hw, tech)
+    if separable:
+        # the minimum over the branches, taken in their order (as np.min over a stack of them would)
+        best = reduce(np.minimum, (metric_value(*costs[x], metric) for x in BRANCHES))
+        return (count * np.broadcast_to(best, shape),)
+    # Per branch: energy and delay where both are finite (else inf), and the per-layer metric there.
+    e_use, d_use, per_layer = [], [], []
+    for x in BRANCHES:
+        energy, delay = (np.broadcast_to(v, shape) for v in costs[x])
+        usable = _usable(energy, delay)
+        e_use.append(np.where(usable, energy, np.inf))
+        d_use.append(np.where(usable, delay, np.inf))
+        per_layer.append(np.where(usable, metric_value(energy, delay, metric), np.inf))
+    # For each key, the first branch with the least key (np.argmin's choice; the keys hold no NaN),
+    # found branch by branch instead of on stacked arrays.
+    least, picked = [], []
+    for keys in (e_use, d_use, per_layer):
+        best, pick_e, pick_d = keys[0], e_use[0], d_use[0]
+        for key, energy, delay in zip(keys[1:], e_use[1:], d_use[1:]):
+            better = key < best
+            best = np.where(better, key, best)
+            pick_e = np.where(better, energy, pick_e)
+            pick_d = np.where(better, delay, pick_d)
+        least.append(best)
+        picked += [pick_e, pick_d]
+    return tuple(count * v for v in least[:2] + picked)
+
+
+def _chunk_bounds(hardware: ArrayHardware, layers: list[tuple[object, int]], tech: Technology, metric: str,
+                  separable: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Lower and upper bound of one chunk of the grid (``upper`` None where it is ``lower``), pairs first."""
+    hw = _pairs_last(hardware)
+    block_shape = np.broadcast_shapes(*(np.shape(getattr(hw, f.name)) for f in fields(ArrayHardware)))
+    # Sums over the layers, in the network's order, so every point's sum is the same whatever the chunks.
+    sums = [np.zeros(block_shape) for _ in range(1 if separable else 8)]
+    for layer, count in layers:
+        for acc, term in zip(sums, _layer_terms(layer, count, hw, tech, metric, separable, block_shape)):
+            acc += term
+    if separable:
+        return np.moveaxis(sums[0], -1, 0), None
+    e_min, d_min, *schedule_sums = sums
+    lo = metric_value(e_min, d_min, metric)
+    hi = np.min([metric_value(e, d, metric) for e, d in zip(schedule_sums[::2], schedule_sums[1::2])], axis=0)
+    return np.moveaxis(lo, -1, 0), np.moveaxis(hi, -1, 0)
+
+
+def _start_worker() -> None:
+    """A forked worker keeps no allocation trace: tracemalloc, if the parent runs it, would only slow it down
+    (the child's trace is never read; the parent's peak does not include it)."""
+    tracemalloc.stop()
+
+
+PARALLEL_MIN_POINTS = 20_000
+"""Grids at least this large are split over the CPUs by default (smaller ones are not worth a process)."""
+
+
+def _worker_count(workers: int | None, points: int) -> int:
+    """How many processes evaluate the grid: ``workers``, or by default every usable CPU for a large grid.
+
+    Worker processes are forked (they inherit the loaded package and start at
+    once), which is done on Linux only (elsewhere forking is unsafe or
+    unavailable): on other platforms the grid is evaluated in this process.
+    """
+    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if workers is None:
+        if points < PARALLEL_MIN_POINTS:
+            return 1
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, int(workers))
+
+
 def grid_bounds(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
-                progress: Progress | None = None, max_points: int = 300_000):
+                progress: Progress | None = None, max_points: int = 300_000, workers: int | None = None):
     """One pass over the grid.
 
     Returns (lower, upper, area_um2, valid), each of the grid's shape. For
     separable objectives ``lower`` is the exact objective and ``upper`` is it too.
+
+    The grid is cut into chunks of at most ``max_points`` points (and at least
+    one per worker); with ``workers`` > 1 (default: one per CPU for grids of
+    :data:`PARALLEL_MIN_POINTS` points or more) the chunks are evaluated by
+    that many processes. Every point is computed on its own, with the layers
+    summed in the network's order, so the result is the same bit for bit
+    whatever the chunks and the number of workers.
     """
     a, b = check_metric(metric)
     separable = aggregate == "layer-sum" or a == 0 or b == 0
@@ -76,45 +187,28 @@ def grid_bounds(network: Network, space: HardwareSpace, tech: Technology, metric
     valid = np.zeros(shape, dtype=bool)
     layers = distinct_layers(network)
     total = int(np.prod(shape))
+    workers = _worker_count(workers, total)
+    pairs, per_pair = shape[0], int(np.prod(shape[1:]))
+    pairs_per_chunk = max(1, min(max_points // max(per_pair, 1), -(-pairs // workers)))
+    chunks = list(grid_chunks(space, pairs_per_chunk * per_pair))
+    work = partial(_chunk_bounds, layers=layers, tech=tech, metric=metric, separable=separable)
     done = 0
-    for chunk in grid_chunks(space, max_points):
-        hw = chunk.hardware
-        block_shape = chunk.valid.shape
-        if separable:
-            objective = np.zeros(block_shape)
+    with ExitStack() as stack:
+        if workers > 1 and len(chunks) > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(
+                max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_worker))
+            bounds = pool.map(work, [chunk.hardware for chunk in chunks])
         else:
-            e_min = np.zeros(block_shape)
-            d_min = np.zeros(block_shape)
-            schedule_sums = [[np.zeros(block_shape), np.zeros(block_shape)] for _ in range(3)]
-        for layer, count in layers:
-            costs = branch_costs(layer, hw, tech)
-            energy = np.stack([np.broadcast_to(costs[x].energy_j, block_shape) for x in BRANCHES])
-            delay = np.stack([np.broadcast_to(costs[x].delay_cycles, block_shape) for x in BRANCHES])
-            if separable:
-                objective += count * np.min(metric_value(energy, delay, metric), axis=0)
-                continue
-            usable = _usable(energy, delay)
-            e_use = np.where(usable, energy, np.inf)
-            d_use = np.where(usable, delay, np.inf)
-            e_min += count * e_use.min(axis=0)
-            d_min += count * d_use.min(axis=0)
-            per_layer = np.where(usable, metric_value(energy, delay, metric), np.inf)
-            for sums, key in zip(schedule_sums, (e_use, d_use, per_layer)):
-                pick = np.argmin(key, axis=0)[None]
-                sums[0] += count * np.take_along_axis(e_use, pick, axis=0)[0]
-                sums[1] += count * np.take_along_axis(d_use, pick, axis=0)[0]
-        if separable:
-            lo = hi = objective
-        else:
-            lo = metric_value(e_min, d_min, metric)
-            hi = np.min([metric_value(e, d, metric) for e, d in schedule_sums], axis=0)
-        lower[chunk.pairs] = np.where(chunk.valid, lo, np.inf)
-        upper[chunk.pairs] = np.where(chunk.valid, hi, np.inf)
-        area[chunk.pairs] = chunk.area_um2
-        valid[chunk.pairs] = chunk.valid
-        done += chunk.valid.size
-        if progress:
-            progress(done, total)
+            bounds = (work(chunk.hardware) for chunk in chunks)
+        for chunk, (lo, hi) in zip(chunks, bounds):
+            lower[chunk.pairs] = np.where(chunk.valid, lo, np.inf)
+            upper[chunk.pairs] = lower[chunk.pairs] if hi is None else np.where(chunk.valid, hi, np.inf)
+            area[chunk.pairs] = chunk.area_um2
+            valid[chunk.pairs] = chunk.valid
+            done += chunk.valid.size
+            if progress:
+                progress(done, total)
     return lower, upper, area, valid
 
 
@@ -139,35 +233,54 @@ def _rank_key(objective: np.ndarray, area: np.ndarray, order: np.ndarray, worst:
     return np.lexsort((order, area, primary))
 
 
-def _refine(network, space, tech, metric, lower, upper, valid, k, worst, batch=64):
-    """Exact objectives of the best (or worst) ``k`` points by bound and prune."""
+def _candidate_order(lower: np.ndarray, upper: np.ndarray, valid: np.ndarray, worst: bool):
+    """Points that may be the best (or worst), by their bound, most promising first, and the bounds."""
     flat_lower, flat_upper = lower.ravel(), upper.ravel()
     candidates = np.flatnonzero(valid.ravel() & np.isfinite(flat_upper))
-    if candidates.size == 0:
-        return {}
     bound = flat_upper if worst else flat_lower
     order = candidates[np.argsort(-bound[candidates] if worst else bound[candidates], kind="stable")]
-    exact: dict[int, float] = {}
-    position = 0
+    return order, bound
+
+
+def _first_batch(k: int) -> int:
+    """Points solved exactly in the first batch of a search for ``k`` points (the bounds are tight:
+    a handful beyond ``k`` usually settle it); later batches double."""
+    return 2 * k + 4
+
+
+def _refine(network, space, tech, metric, order, bound, k, worst, exact: dict[int, float]) -> dict[int, float]:
+    """Exact objectives of the best (or worst) ``k`` points by bound and prune.
+
+    ``order`` and ``bound`` come from :func:`_candidate_order`. ``exact`` holds
+    the exact objectives known so far (of any points); it is extended in place
+    and returned. Every point whose bound can reach the k-th best exact value
+    is solved, so the k best among ``exact`` are the k best of the grid,
+    however many other points ``exact`` holds.
+    """
+    position, batch = 0, _first_batch(k)
     while position < order.size:
         kth = sorted(exact.values(), reverse=worst)[k - 1] if len(exact) >= k else None
         next_bound = bound[order[position]]
         if kth is not None and ((next_bound < kth) if worst else (next_bound > kth)):
             break
         take = order[position:position + batch]
-        for index, value in zip(take, _exact_objectives(network, space, tech, metric, take)):
-            exact[int(index)] = float(value)
+        missing = np.array([i for i in take if int(i) not in exact], dtype=np.int64)
+        if missing.size:
+            for index, value in zip(missing, _exact_objectives(network, space, tech, metric, missing)):
+                exact[int(index)] = float(value)
         position += take.size
+        batch *= 2
     return exact
 
 
 def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
-                    top_k: int = 5, progress: Progress | None = None, max_points: int = 300_000) -> Solution:
-    """The exact optimum of ``metric`` over every point of ``space``."""
+                    top_k: int = 5, progress: Progress | None = None, max_points: int = 300_000,
+                    workers: int | None = None) -> Solution:
+    """The exact optimum of ``metric`` over every point of ``space`` (``workers``: see :func:`grid_bounds`)."""
     check_metric(metric)
     check_aggregate(aggregate)
     start = time.perf_counter()
-    lower, upper, area, valid = grid_bounds(network, space, tech, metric, aggregate, progress, max_points)
+    lower, upper, area, valid = grid_bounds(network, space, tech, metric, aggregate, progress, max_points, workers)
     if not valid.any():
         raise InputError(infeasible_budget_message(space))
     a, b = check_metric(metric)
@@ -182,8 +295,14 @@ def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, me
         exact_best = {int(i): float(objective[i]) for i in best_first[:top_k + 1]}
         exact_worst = {int(worst_first[0]): float(objective[worst_first[0]])} if finite.size else {}
     else:
-        exact_best = _refine(network, space, tech, metric, lower, upper, valid, top_k + 1, worst=False)
-        exact_worst = _refine(network, space, tech, metric, lower, upper, valid, 1, worst=True)
+        best_order, best_bound = _candidate_order(lower, upper, valid, worst=False)
+        worst_order, worst_bound = _candidate_order(lower, upper, valid, worst=True)
+        # The first batches of both searches in one evaluation of the model.
+        first = np.union1d(best_order[:_first_batch(top_k + 1)], worst_order[:_first_batch(1)])
+        exact = {} if first.size == 0 else dict(
+            zip(map(int, first), map(float, _exact_objectives(network, space, tech, metric, first))))
+        exact_best = _refine(network, space, tech, metric, best_order, best_bound, top_k + 1, False, exact)
+        exact_worst = _refine(network, space, tech, metric, worst_order, worst_bound, 1, True, exact)
     if not exact_best:
         raise InputError(f"no point of space {space.name!r} can run every layer of {network.name} "
                          f"(every point has a layer with no feasible branch)")

@@ -26,6 +26,7 @@ from .common import (
     AccessCounts,
     ArrayHardware,
     LayerShape,
+    MaskedCounts,
     dram_transfer_cycles,
     ofmap_extent,
     ofmap_write_cycles,
@@ -35,7 +36,7 @@ from .common import (
 )
 from .subvolumes import SubvolumeCost, cover_ofmap_plane
 
-__all__ = ["xyzizo"]
+__all__ = ["xyzizo", "xyzizo_masked"]
 
 
 @quiet
@@ -62,9 +63,11 @@ def _subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     filter load, and channel groups kept in the ifmap SRAM load no ifmap on
     later filter sets.
 
-    Returns the block's costs over all input channels and all filters, and its
+    Returns the block's costs over all input channels and all filters, its
     effective extents (equal to the requested ones where the psum SRAM held
-    everything and where the branch is infeasible; the filters are never cut).
+    everything; the filters are never cut) and where it is infeasible (the
+    counts and extents are returned unmasked beside that mask, see
+    :class:`~.subvolumes.SubvolumeCost`).
     """
     R, S = layer.filter_h, layer.filter_w
     W, C = layer.ifmap_w, layer.channels
@@ -189,14 +192,10 @@ def _subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
         dram_filter=dram_filter,
         dram_ifmap=dram_ifmap,
         dram_ofmap=ofmap_elements,
-    ).infeasible_where(infeasible)
-
-    return SubvolumeCost(
-        counts=counts,
-        ofmap_w_eff=np.where(infeasible, G, ofmap_w),
-        ofmap_h_eff=np.where(infeasible, E, ofmap_h),
-        filters_eff=F,
     )
+
+    return SubvolumeCost(counts=counts, ofmap_w_eff=ofmap_w, ofmap_h_eff=ofmap_h, filters_eff=F,
+                         infeasible=infeasible)
 
 
 def xyzizo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
@@ -215,4 +214,9 @@ def xyzizo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
     FC layers with a batch are evaluated here as a 1x1 convolution over the
     batch (``R = S = H = E = 1``, ``W = G = batch``).
     """
+    return xyzizo_masked(layer, hw).resolved()
+
+
+def xyzizo_masked(layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
+    """:func:`xyzizo` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`)."""
     return cover_ofmap_plane(_subvolume, layer, hw)

@@ -22,6 +22,7 @@ from .common import (
     AccessCounts,
     ArrayHardware,
     LayerShape,
+    MaskedCounts,
     dram_transfer_cycles,
     ofmap_extent,
     ofmap_write_cycles,
@@ -54,6 +55,10 @@ def xyzozi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     Stalls: each phase stalls by max(0, load - compute); slack left over in the
     X and Y phases may hide the filter load of the next filter set (only if
     the filter SRAM can double-buffer it).
+
+    Infeasible where the filter rows or the ifmap rows do not fit; the counts
+    and extents are returned unmasked beside that mask (see
+    :class:`~.subvolumes.SubvolumeCost`).
     """
     r, s, u = layer.filter_h, layer.filter_w, layer.stride
     width, height = layer.ofmap_w, layer.ofmap_h
@@ -138,12 +143,12 @@ def xyzozi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
         dram_ifmap=dram_ifmap_xyzo * channel_slices,
         dram_ofmap=ofmap_block,
     )
-    infeasible = filter_fails | ifmap_fails
     return SubvolumeCost(
-        counts=counts.infeasible_where(infeasible),
-        ofmap_w_eff=np.where(infeasible, width, width_eff),
-        ofmap_h_eff=np.where(infeasible, height, height_eff),
-        filters_eff=np.where(infeasible, filters, filters_eff),
+        counts=counts,
+        ofmap_w_eff=width_eff,
+        ofmap_h_eff=height_eff,
+        filters_eff=filters_eff,
+        infeasible=filter_fails | ifmap_fails,
     )
 
 
@@ -153,4 +158,9 @@ def xyzozi(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
     Batched FC layers use it as a 1x1 convolution over the batch
     (ifmap/ofmap width = batch, height 1); the caller divides by the batch.
     """
+    return xyzozi_masked(layer, hw).resolved()
+
+
+def xyzozi_masked(layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
+    """:func:`xyzozi` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`)."""
     return cover_ofmap_volume(xyzozi_subvolume, layer, hw)

@@ -22,12 +22,14 @@ from .common import (
     AccessCounts,
     ArrayHardware,
     LayerShape,
+    MaskedCounts,
     dram_transfer_cycles,
     filter_dram_with_reloads,
     ifmap_dram_over_filter_groups,
     ifmap_extent,
     ofmap_extent,
     ofmap_write_cycles,
+    on_lanes,
     quiet,
     stall,
     stall_over_filter_groups,
@@ -35,7 +37,7 @@ from .common import (
 )
 from .subvolumes import psum_limited_row
 
-__all__ = ["xziyzo"]
+__all__ = ["xziyzo", "xziyzo_masked"]
 
 
 def _as_float(value):
@@ -173,7 +175,6 @@ def _strip_costs(layer: LayerShape, hw: ArrayHardware):
     return counts, strip_g, infeasible
 
 
-@quiet
 def xziyzo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
     """Counts of loop order XZiYZo for one conv layer (reference ``Asymmetric_XZYF``).
 
@@ -185,6 +186,12 @@ def xziyzo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
 
     Returns ``inf`` in every field where the branch is rejected.
     """
+    return xziyzo_masked(layer, hw).resolved()
+
+
+@quiet
+def xziyzo_masked(layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
+    """:func:`xziyzo` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`)."""
     G = _as_float(layer.ofmap_w)
     U, S = _as_float(layer.stride), _as_float(layer.filter_w)
 
@@ -193,6 +200,7 @@ def xziyzo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
     strips = np.where(split, np.floor(G / strip_g), 1.0)
     rest_g = np.where(split, G - strip_g * strips, 0.0)
     rest_w = ifmap_extent(rest_g, S, U)
-    rest, _, _ = _strip_costs(layer.replace(ifmap_w=rest_w, ofmap_w=rest_g), hw)
+    rest, _, _ = on_lanes(rest_g > 0, _strip_costs, layer.replace(ifmap_w=rest_w, ofmap_w=rest_g), hw,
+                          (AccessCounts.zeros(), np.float64(0.0), np.False_))
     total = first.scaled(strips) + AccessCounts.select(rest_g > 0, rest, AccessCounts.zeros())
-    return total.infeasible_where(infeasible)
+    return MaskedCounts(total, infeasible)

@@ -50,6 +50,7 @@ from .common import (
     AccessCounts,
     ArrayHardware,
     LayerShape,
+    MaskedCounts,
     Number,
     dram_transfer_cycles,
     filter_dram_with_reloads,
@@ -77,11 +78,11 @@ def xzoyzi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
 
     Reference function ``XtoFtoYtoZ``. Returns the subvolume's counts and its
     extent (G_eff, E_eff, F_eff); :func:`~.subvolumes.cover_ofmap_volume` tiles
-    the rest of the layer. Infeasible (every count ``inf``, extent = whole
-    layer) where the filter SRAM cannot hold ``R`` rows of the unit volume,
-    the ifmap SRAM cannot hold ``R`` ifmap rows of ``C_uv`` channels, the array
-    has fewer rows than the filter width or the psum SRAM cannot hold ``F_uv``
-    psums of a single output column.
+    the rest of the layer. Infeasible (the returned mask; counts and extents
+    are returned unmasked beside it) where the filter SRAM cannot hold ``R``
+    rows of the unit volume, the ifmap SRAM cannot hold ``R`` ifmap rows of
+    ``C_uv`` channels, the array has fewer rows than the filter width or the
+    psum SRAM cannot hold ``F_uv`` psums of a single output column.
     """
     R, S, H = layer.filter_h, layer.filter_w, layer.ifmap_h
     C, E, G, F, U = layer.channels, layer.ofmap_h, layer.ofmap_w, layer.filters, layer.stride
@@ -163,13 +164,9 @@ def xzoyzi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
         dram_filter=filter_dram_xfy * channel_sets,
         dram_ifmap=w_eff * h_eff * C,
         dram_ofmap=ofmap_elements,
-    ).infeasible_where(infeasible)
-    return SubvolumeCost(
-        counts=counts,
-        ofmap_w_eff=np.where(infeasible, G, g_eff),
-        ofmap_h_eff=np.where(infeasible, E, e_eff),
-        filters_eff=np.where(infeasible, F, f_eff),
     )
+    return SubvolumeCost(counts=counts, ofmap_w_eff=g_eff, ofmap_h_eff=e_eff, filters_eff=f_eff,
+                         infeasible=infeasible)
 
 
 def _stall_along_y(hw, U, w_eff, c_uv, f_uv, f_eff, R, S, e_eff, cycles_x,
@@ -218,4 +215,9 @@ def xzoyzi(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
     :func:`~.subvolumes.cover_ofmap_volume`. ``inf`` where the filter or ifmap
     SRAM cannot hold ``R`` rows of the unit volume in any pass.
     """
+    return xzoyzi_masked(layer, hw).resolved()
+
+
+def xzoyzi_masked(layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
+    """:func:`xzoyzi` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`)."""
     return cover_ofmap_volume(xzoyzi_subvolume, layer, hw)

@@ -33,6 +33,7 @@ from .common import (
     AccessCounts,
     ArrayHardware,
     LayerShape,
+    MaskedCounts,
     Number,
     dram_transfer_cycles,
     filter_dram_with_reloads,
@@ -148,7 +149,6 @@ def _dram_stall(
     return np.where(hw.fsram_bits < group_filter_bits, np.inf, total)
 
 
-@quiet
 def zixyzo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
     """Counts of the ZiXYZo order (reference ``ZtoXtoYtoF``), vectorised over all fields.
 
@@ -159,6 +159,12 @@ def zixyzo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
     cycles and ifmap reads, F / F_uv times for filter and psum counts.
     Each finished output is written once to the psum SRAM and once to DRAM.
     """
+    return zixyzo_masked(layer, hw).resolved()
+
+
+@quiet
+def zixyzo_masked(layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
+    """:func:`zixyzo` with its infeasible lanes (every count ``inf``) kept apart (:class:`~.common.MaskedCounts`)."""
     R, S, C = layer.filter_h, layer.filter_w, layer.channels
     E, G, F = layer.ofmap_h, layer.ofmap_w, layer.filters
     channels_uv, filters_uv = unit_volume(layer, hw)
@@ -189,4 +195,4 @@ def zixyzo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
         dram_ifmap=ifmap_dram_over_filter_groups(ifmap_per_group, ifmap_whole, C * R, group_share, hw),
         dram_ofmap=E * G * F,
     )
-    return counts.infeasible_where(_innermost_misfit(layer, hw, channels_uv, filters_uv))
+    return MaskedCounts(counts, _innermost_misfit(layer, hw, channels_uv, filters_uv))

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepopt_mip.formulation.costmodel.branch_fc import fc_zizo, fc_zozi
-from deepopt_mip.formulation.costmodel.branch_xyzizo import xyzizo
-from deepopt_mip.formulation.costmodel.branch_xyzozi import xyzozi
-from deepopt_mip.formulation.costmodel.branch_xziyzo import xziyzo
-from deepopt_mip.formulation.costmodel.branch_xzoyzi import xzoyzi
-from deepopt_mip.formulation.costmodel.branch_zixyzo import zixyzo
-from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, Number, quiet
+from deepopt_mip.formulation.costmodel.branch_xyzizo import xyzizo, xyzizo_masked
+from deepopt_mip.formulation.costmodel.branch_xyzozi import xyzozi, xyzozi_masked
+from deepopt_mip.formulation.costmodel.branch_xziyzo import xziyzo, xziyzo_masked
+from deepopt_mip.formulation.costmodel.branch_xzoyzi import xzoyzi, xzoyzi_masked
+from deepopt_mip.formulation.costmodel.branch_zixyzo import zixyzo, zixyzo_masked
+from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, LayerShape, Number, quiet
 from deepopt_mip.formulation.costmodel.energy import EnergyParts, energy_parts
 from deepopt_mip.formulation.layers import Layer
 from deepopt_mip.formulation.technology import Technology
@@ -48,6 +48,14 @@ CONV_BRANCH_FUNCTIONS = {
     "XZoYZi": xzoyzi,
     "ZiXYZo": zixyzo,
 }
+CONV_BRANCH_MASKED = {
+    "XYZiZo": xyzizo_masked,
+    "XZiYZo": xziyzo_masked,
+    "XYZoZi": xyzozi_masked,
+    "XZoYZi": xzoyzi_masked,
+    "ZiXYZo": zixyzo_masked,
+}
+"""The same functions returning :class:`~.common.MaskedCounts` (the counts with the infeasible lanes apart)."""
 FC_BATCH1_FUNCTIONS = {"ZiZo": fc_zizo, "ZoZi": fc_zozi}
 FC_BATCHED_FUNCTIONS = {"ZiZo": xyzizo, "ZoZi": xyzozi}
 
@@ -86,6 +94,16 @@ def fc_order_counts(layer: Layer, order: str, hw: ArrayHardware) -> AccessCounts
     )
 
 
+def _no_filter_row_fits(shape: LayerShape, hw: ArrayHardware) -> Number:
+    """Where the array has fewer rows than the filter width (C_uv = 0): no branch can run."""
+    return np.floor(hw.rows / shape.filter_w) < 1
+
+
+def _per_layer(counts: AccessCounts, layer: Layer) -> AccessCounts:
+    """One group's counts as the layer's: times the number of groups."""
+    return counts.scaled(layer.groups) if layer.groups > 1 else counts
+
+
 def branch_counts(layer: Layer, hw: ArrayHardware) -> dict[str, AccessCounts]:
     """Per-image access counts and cycles of every branch (keys: :data:`BRANCHES`)."""
     with quiet:
@@ -95,10 +113,10 @@ def branch_counts(layer: Layer, hw: ArrayHardware) -> dict[str, AccessCounts]:
         else:
             shape = layer.group_shape()
             counts = {b: fn(shape, hw) for b, fn in CONV_BRANCH_FUNCTIONS.items()}
-            no_channel_fits = np.floor(hw.rows / shape.filter_w) < 1
-            counts = {b: c.infeasible_where(no_channel_fits) for b, c in counts.items()}
-        if layer.groups > 1:
-            counts = {b: c.scaled(layer.groups) for b, c in counts.items()}
+            no_channel_fits = _no_filter_row_fits(shape, hw)
+            if np.any(no_channel_fits):
+                counts = {b: c.infeasible_where(no_channel_fits) for b, c in counts.items()}
+        counts = {b: _per_layer(c, layer) for b, c in counts.items()}
     return counts
 
 
@@ -109,3 +127,35 @@ def branch_costs(layer: Layer, hw: ArrayHardware, tech: Technology) -> dict[str,
             b: BranchCost(counts=c, energy=energy_parts(c, layer.macs, hw, tech))
             for b, c in branch_counts(layer, hw).items()
         }
+
+
+def branch_energy_delay(layer: Layer, hw: ArrayHardware, tech: Technology) -> dict[str, tuple[Number, Number]]:
+    """Energy (J) and delay (cycles) of every branch: the numbers of :func:`branch_costs`, for large grids.
+
+    The branches' counts come with their infeasible lanes apart
+    (:data:`CONV_BRANCH_MASKED`), so energy and delay are derived from counts
+    only as large as the hardware axes they depend on, and only these two
+    arrays are masked. Where a branch cannot run its counts are ``inf`` in
+    every field, so there its energy and delay are what the same formulas
+    give for all-``inf`` counts, evaluated once per layer: every value equals
+    :func:`branch_costs`' (tested).
+    """
+    if layer.kind == "fc":
+        return {b: (c.energy_j, c.delay_cycles) for b, c in branch_costs(layer, hw, tech).items()}
+    with quiet:
+        shape = layer.group_shape()
+        no_channel_fits = _no_filter_row_fits(shape, hw)
+        extra = no_channel_fits if np.any(no_channel_fits) else None
+
+        def energy_delay(counts: AccessCounts) -> tuple[Number, Number]:
+            counts = _per_layer(counts, layer)
+            return energy_parts(counts, layer.macs, hw, tech).total_j, counts.cycles_total
+
+        blocked_energy, blocked_delay = energy_delay(AccessCounts.zeros().map(lambda _: np.inf))
+        out = {}
+        for b, fn in CONV_BRANCH_MASKED.items():
+            masked = fn(shape, hw)
+            infeasible = masked.infeasible if extra is None else masked.infeasible | extra
+            energy, delay = energy_delay(masked.counts)
+            out[b] = (np.where(infeasible, blocked_energy, energy), np.where(infeasible, blocked_delay, delay))
+    return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -25,8 +25,19 @@ class CostTables:
 
 
 def cost_tables(layers, hw: ArrayHardware, tech: Technology) -> CostTables:
-    """Evaluate every branch of every layer on ``hw`` (scalars or broadcast arrays)."""
-    details = tuple(branch_costs(layer, hw, tech) for layer in layers)
+    """Evaluate every branch of every layer on ``hw`` (scalars or broadcast arrays).
+
+    Layers that differ only in their name cost the same: each such shape is
+    evaluated once (its ``details`` entry is shared).
+    """
+    by_shape: dict = {}
+    details = []
+    for layer in layers:
+        key = tuple(getattr(layer, f.name) for f in fields(layer) if f.name != "name")
+        if key not in by_shape:
+            by_shape[key] = branch_costs(layer, hw, tech)
+        details.append(by_shape[key])
+    details = tuple(details)
     energy = [[np.asarray(d[b].energy_j, dtype=float) for b in BRANCHES] for d in details]
     delay = [[np.asarray(d[b].delay_cycles, dtype=float) for b in BRANCHES] for d in details]
     shape = np.broadcast_shapes(*(a.shape for row in energy + delay for a in row))

@@ -57,19 +57,41 @@ ifmap height, whereas the corner of :func:`cover_ofmap_plane`, which is its X
 remainder where no Y pass happened, recomputes it as ``(E - 1) U + R``.
 
 Everything is vectorised: every ``if`` of the reference is a mask, every pass
-is priced on every lane and selected per lane (lanes where a pass does not
-apply may hold NaN or ``inf`` in it; they are never added). Lanes where the
-pricer finds the branch infeasible report the full extents, so no pass but
-the first applies there and its ``inf`` counts are the result.
+is priced and selected per lane (lanes where a pass does not apply may hold
+NaN or ``inf`` in it, or zeros where a later pass was priced only on the
+lanes that use it, :func:`~.common.on_lanes`; they are never added). Infeasibility
+follows the reference: where the first pass cannot run (a working set does
+not fit) the layer is ``inf`` in every field; a later pass that cannot run
+adds ``inf`` and, reporting its layer's full extents, ends the cover there.
+
+Cost of the vectorisation: a pricer returns its raw counts and extents with
+its infeasibility mask beside them (:class:`SubvolumeCost`) instead of
+masking them itself. The extents then depend only on the axes that really
+set them (J, K and the psum SRAM), so the later passes, priced on those
+extents, stay that small too; the masks, which also depend on the filter and
+ifmap SRAMs, are applied once at the end of the cover, and to a later pass
+only where some lane uses it while it is infeasible (:func:`priced_where`).
+The result is the same in every lane as masking every pass.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .common import AccessCounts, ArrayHardware, LayerShape, Number, ifmap_extent, ofmap_extent, quiet
+from .common import (
+    AccessCounts,
+    ArrayHardware,
+    LayerShape,
+    MaskedCounts,
+    Number,
+    ifmap_extent,
+    ofmap_extent,
+    on_lanes,
+    quiet,
+)
 
 
 class EffectiveRow(NamedTuple):
@@ -102,28 +124,69 @@ def psum_limited_row(layer: LayerShape, hw: ArrayHardware, filters_uv: Number) -
 
 
 class SubvolumeCost(NamedTuple):
-    """Cost of one pass over an effective ofmap block, and that block's extents.
+    """Cost of one pass over an effective ofmap block, that block's extents, and where the pass cannot run.
 
     ``ofmap_w_eff``, ``ofmap_h_eff`` and ``filters_eff`` are the block's ofmap
-    width, height and number of ofmap channels (G_eff, E_eff, F_eff). A pricer
-    reports the layer's own extents where the whole layer fits, along an axis
-    it never cuts, and where the pass is infeasible (``counts`` ``inf``), so
-    that no further pass is attempted there.
+    width, height and number of ofmap channels (G_eff, E_eff, F_eff); a pricer
+    reports the layer's own extent along an axis that is not cut.
+    ``infeasible`` marks the lanes where a working set of the pass does not
+    fit. ``counts`` and the extents are the pass's raw values in every lane,
+    also where it is infeasible (where they mean nothing and may be NaN): the
+    cover decides per lane what an infeasible pass does to the layer
+    (:func:`priced_where`), and computing no mask on the counts keeps every
+    intermediate only as large as the hardware axes it depends on.
     """
 
     counts: AccessCounts
     ofmap_w_eff: Number
     ofmap_h_eff: Number
     filters_eff: Number
+    infeasible: Number
 
 
 SubvolumePricer = Callable[[LayerShape, ArrayHardware], SubvolumeCost]
 """A branch's core loop nest: the cost of one pass over ``layer`` and the extents it covered."""
 
 
+_NO_PASS = SubvolumeCost(AccessCounts.zeros(), *[np.float64(0.0)] * 3, np.False_)
+"""What :func:`~.common.on_lanes` gives for a later pass that no lane uses (never added; numpy zeros,
+so that arithmetic on them follows numpy's rules, e.g. 1 / 0 = inf, in lanes that are masked out)."""
+
+
 def _add_where(condition: Number, total: AccessCounts, part: AccessCounts) -> AccessCounts:
     """``total + part`` where ``condition`` holds, ``total`` elsewhere (``part`` may be NaN there)."""
     return AccessCounts.select(condition, total + part, total)
+
+
+def priced_where(used: Number, cost: SubvolumeCost, layer: LayerShape, skip: Number = False) -> SubvolumeCost:
+    """A later pass of a cover as the layer sees it where the pass is ``used``.
+
+    Where the pass is used but infeasible, its counts are ``inf`` and its
+    extents are ``layer``'s own (the pass layer's), so that the cover adds
+    ``inf`` and attempts nothing after it there. Lanes in ``skip`` (where the
+    first pass is already infeasible, so the cover's answer is ``inf``
+    whatever is added) are left out. Lanes where the pass is not used keep
+    the raw values, which the cover never adds. Where no lane is affected
+    (the common case) ``cost`` is returned as it is, and no intermediate is
+    broadcast to the full grid.
+    """
+    hit = used & cost.infeasible & ~np.asarray(skip, dtype=bool)
+    if not np.any(hit):
+        return cost
+    return SubvolumeCost(
+        counts=cost.counts.infeasible_where(hit),
+        ofmap_w_eff=np.where(hit, layer.ofmap_w, cost.ofmap_w_eff),
+        ofmap_h_eff=np.where(hit, layer.ofmap_h, cost.ofmap_h_eff),
+        filters_eff=np.where(hit, layer.filters, cost.filters_eff),
+        infeasible=cost.infeasible,
+    )
+
+
+def _later_pass(used: Number, price: SubvolumePricer, layer: LayerShape, hw: ArrayHardware,
+                first_bad: Number) -> SubvolumeCost:
+    """A pass after the first: priced only where some lane ``used`` it if that pays
+    (:func:`~.common.on_lanes`; never where none does), as the cover sees it (:func:`priced_where`)."""
+    return priced_where(used, on_lanes(used, price, layer, hw, _NO_PASS), layer, first_bad)
 
 
 class _XPass(NamedTuple):
@@ -154,8 +217,36 @@ def _x_pass(first: SubvolumeCost, layer: LayerShape, whole: Number) -> _XPass:
     return _XPass(split, rest_w, ifmap_extent(rest_w, layer.filter_w, layer.stride), total)
 
 
+def _plane_cover(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardware) -> tuple[AccessCounts, Number]:
+    """:func:`cover_ofmap_plane` before its first pass's infeasibility is applied.
+
+    Returns ``(counts, first_infeasible)``: the cover's counts, exact wherever
+    the first pass can run, and the lanes where it cannot (where the cover is
+    ``inf`` in every field).
+    """
+    height = layer.ofmap_h
+    first = price(layer, hw)
+    first_bad = first.infeasible
+    done = (first.ofmap_w_eff == layer.ofmap_w) & (first.ofmap_h_eff == height)
+    x_split, rest_w, rest_iw, total = _x_pass(first, layer, done)
+    done = done | (x_split & (rest_w == 0))
+
+    y_split = ~done & (first.ofmap_h_eff < height)
+    strip_layer = layer.replace(ifmap_w=rest_iw, ofmap_w=rest_w)
+    strip = _later_pass(y_split, price, strip_layer, hw, first_bad)
+    pass_y = np.floor(height / strip.ofmap_h_eff)
+    total = _add_where(y_split, total, strip.counts.scaled(pass_y))
+    rest_h = np.where(y_split, height - strip.ofmap_h_eff * pass_y, height)
+    done = done | (y_split & (rest_h == 0))
+
+    corner_ifmap_h = ifmap_extent(rest_h, layer.filter_h, layer.stride)
+    corner_layer = layer.replace(ifmap_h=corner_ifmap_h, ifmap_w=rest_iw, ofmap_h=rest_h, ofmap_w=rest_w)
+    corner = _later_pass(~done, price, corner_layer, hw, first_bad)
+    return _add_where(~done, total, corner.counts), first_bad
+
+
 @quiet
-def cover_ofmap_plane(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
+def cover_ofmap_plane(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
     """Whole-layer counts when only the X and Y extents may be cut (the filter count is taken whole).
 
     Reference ``Asym_XYeffect_XYFZ`` / ``Asym_XYeffect_XFYZ`` (the last, smaller
@@ -171,27 +262,15 @@ def cover_ofmap_plane(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardwa
       again and repeated ``floor(E / E_eff')`` times; done if no rows remain;
     * corner (not done): one pass over ``G_r`` columns by ``E_r`` rows, its
       ifmap height ``(E_r - 1) U + R``.
+
+    ``inf`` in every field where the first pass cannot run (the returned
+    mask); a later pass that cannot run adds ``inf``.
     """
-    height = layer.ofmap_h
-    first = price(layer, hw)
-    done = (first.ofmap_w_eff == layer.ofmap_w) & (first.ofmap_h_eff == height)
-    x_split, rest_w, rest_iw, total = _x_pass(first, layer, done)
-    done = done | (x_split & (rest_w == 0))
-
-    y_split = ~done & (first.ofmap_h_eff < height)
-    strip = price(layer.replace(ifmap_w=rest_iw, ofmap_w=rest_w), hw)
-    pass_y = np.floor(height / strip.ofmap_h_eff)
-    total = _add_where(y_split, total, strip.counts.scaled(pass_y))
-    rest_h = np.where(y_split, height - strip.ofmap_h_eff * pass_y, height)
-    done = done | (y_split & (rest_h == 0))
-
-    corner_ifmap_h = ifmap_extent(rest_h, layer.filter_h, layer.stride)
-    corner = price(layer.replace(ifmap_h=corner_ifmap_h, ifmap_w=rest_iw, ofmap_h=rest_h, ofmap_w=rest_w), hw)
-    return _add_where(~done, total, corner.counts)
+    return MaskedCounts(*_plane_cover(price, layer, hw))
 
 
 @quiet
-def cover_ofmap_volume(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
+def cover_ofmap_volume(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
     """Whole-layer counts of a branch whose passes may stop at G_eff, E_eff and F_eff.
 
     Reference ``Asymmetric_XYFZ`` / ``Asymmetric_XFYZ``. With the first pass's
@@ -212,33 +291,46 @@ def cover_ofmap_volume(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardw
        (The reference detects "neither split" by a zero cycle count of the
        cover so far; that is the same test wherever the layer has ``R >= 1``
        and ``E >= 1``.)
+
+    ``inf`` in every field where the first pass cannot run (the returned
+    mask); a later pass that cannot run adds ``inf``.
     """
     height, filters = layer.ofmap_h, layer.filters
     first = price(layer, hw)
+    first_bad = first.infeasible
     h_eff, f_eff = first.ofmap_h_eff, first.filters_eff
     whole = (first.ofmap_w_eff == layer.ofmap_w) & (h_eff == height) & (f_eff == filters)
     x_split, rest_w, rest_iw, total = _x_pass(first, layer, whole)
     strip_filters = np.where(x_split, f_eff, filters)
 
     full_height_rest = x_split & (rest_w > 0) & (h_eff == height)
-    rest_columns = price(layer.replace(ifmap_w=rest_iw, ofmap_w=rest_w, filters=f_eff), hw)
+    rest_layer = layer.replace(ifmap_w=rest_iw, ofmap_w=rest_w, filters=f_eff)
+    rest_columns = _later_pass(full_height_rest, price, rest_layer, hw, first_bad)
     total = _add_where(full_height_rest, total, rest_columns.counts)
 
     y_split = (rest_w > 0) & (h_eff < height)
-    strip = price(layer.replace(ifmap_w=rest_iw, ofmap_w=rest_w, filters=strip_filters), hw)
+    strip_layer = layer.replace(ifmap_w=rest_iw, ofmap_w=rest_w, filters=strip_filters)
+    strip = _later_pass(y_split, price, strip_layer, hw, first_bad)
     pass_y = np.floor(height / strip.ofmap_h_eff)
     total = _add_where(y_split, total, strip.counts.scaled(pass_y))
     rest_h = height - strip.ofmap_h_eff * pass_y
     corner_ifmap_h = ifmap_extent(rest_h, layer.filter_h, layer.stride)
-    corner_layer = layer.replace(ifmap_h=corner_ifmap_h, ifmap_w=rest_iw, ofmap_h=rest_h, ofmap_w=rest_w)
-    corner = price(corner_layer.replace(filters=f_eff), hw)
-    total = _add_where(y_split & (rest_h != 0), total, corner.counts)
+    corner_layer = layer.replace(ifmap_h=corner_ifmap_h, ifmap_w=rest_iw, ofmap_h=rest_h, ofmap_w=rest_w,
+                                 filters=f_eff)
+    with_corner = y_split & (rest_h != 0)
+    corner = _later_pass(with_corner, price, corner_layer, hw, first_bad)
+    total = _add_where(with_corner, total, corner.counts)
 
     f_split = f_eff < filters
     pass_f = np.floor(filters / f_eff)
     plane = AccessCounts.select(x_split | y_split, total, first.counts)
     repeated = plane.scaled(pass_f)
     rest_f = filters - f_eff * pass_f
-    rest_filters = cover_ofmap_plane(price, layer.replace(filters=rest_f), hw)
-    repeated = _add_where(rest_f != 0, repeated, rest_filters)
-    return AccessCounts.select(f_split, repeated, total)
+    rest_used = rest_f != 0
+    rest_filters, rest_bad = on_lanes(f_split & rest_used, partial(_plane_cover, price),
+                                      layer.replace(filters=rest_f), hw, (AccessCounts.zeros(), np.False_))
+    rest_hit = f_split & rest_used & rest_bad & ~first_bad
+    if np.any(rest_hit):
+        rest_filters = rest_filters.infeasible_where(rest_hit)
+    repeated = _add_where(rest_used, repeated, rest_filters)
+    return MaskedCounts(AccessCounts.select(f_split, repeated, total), first_bad)
