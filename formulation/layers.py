@@ -14,6 +14,8 @@ from deepopt_mip.formulation.costmodel.common import LayerShape
 from deepopt_mip.formulation.errors import InputError
 
 LAYER_KINDS = ("conv", "fc")
+MAX_FIELD = 2**31 - 1
+"""Largest value of any size field (and of ``pad``): larger ones are typos, and overflow float arithmetic."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,11 @@ class Layer:
             value = getattr(self, field)
             if not isinstance(value, (int,)) or isinstance(value, bool) or value < 1:
                 out.append(f"{field} must be a positive integer, got {value!r}")
-        if not isinstance(self.pad, (int, float)) or self.pad < 0 or (2 * self.pad) != int(2 * self.pad):
-            out.append(f"pad must be >= 0 and a multiple of 0.5, got {self.pad!r}")
+            elif value > MAX_FIELD:
+                out.append(f"{field} {value} is larger than {MAX_FIELD}")
+        if (not isinstance(self.pad, (int, float)) or isinstance(self.pad, bool) or not 0 <= self.pad <= MAX_FIELD
+                or (2 * self.pad) != int(2 * self.pad)):
+            out.append(f"pad must be a multiple of 0.5 from 0 to {MAX_FIELD}, got {self.pad!r}")
         if out:
             return out
         if self.channels % self.groups or self.filters % self.groups:

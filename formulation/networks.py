@@ -21,7 +21,7 @@ import math
 import os
 import tempfile
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -36,6 +36,7 @@ __all__ = [
     "builtin_network_names",
     "load_network",
     "parse_network_csv",
+    "with_fc_batch",
     "write_network_csv",
 ]
 
@@ -136,15 +137,33 @@ def _builtin_key(name: str) -> str | None:
 
 
 def _looks_like_a_name(text: str) -> bool:
-    return not any(sep in text for sep in ("/", "\\")) and not text.lower().endswith(".csv")
+    return not any(sep in text for sep in ("/", "\\")) and not text.lower().endswith((".csv", ".onnx"))
 
 
-def load_network(name_or_path: str | os.PathLike) -> Network:
+def with_fc_batch(network: Network, batch: int | None) -> Network:
+    """``network`` with every FC layer's batch set to ``batch`` (unchanged for ``None``)."""
+    if batch is None:
+        return network
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise InputError(f"batch must be a positive integer, got {batch!r}")
+    layers = tuple(replace(layer, batch=batch) if layer.kind == "fc" else layer for layer in network.layers)
+    return replace(network, layers=layers)
+
+
+def load_network(name_or_path: str | os.PathLike, batch: int | None = None) -> Network:
     """A built-in workload by name (or alias, or reference number "1".."5"), or a user file.
 
     A :class:`str` is looked up among the built-ins first; a :class:`~os.PathLike`
-    is always a path. A user file's network is named after the file's stem.
+    is always a path. A user file's network is named after the file's stem; a
+    file ending in ``.onnx`` is imported by :mod:`~deepopt_mip.formulation.onnx_import`.
+    ``batch`` sets the batch of the FC layers (for ONNX it overrides the
+    input's first dimension).
     """
+    network = _load_network(name_or_path, batch)
+    return with_fc_batch(network, batch)
+
+
+def _load_network(name_or_path: str | os.PathLike, batch: int | None) -> Network:
     if isinstance(name_or_path, str):
         key = _builtin_key(name_or_path)
         if key is not None:
@@ -164,6 +183,9 @@ def load_network(name_or_path: str | os.PathLike) -> Network:
     else:
         raise InputError(f"network must be a name or a path, got {type(name_or_path).__name__}")
 
+    if path.suffix.lower() == ".onnx":
+        from deepopt_mip.formulation.onnx_import import import_onnx
+        return import_onnx(path, batch=batch).network
     if not path.exists():
         raise InputError(f"{path}: network file not found")
     if not path.is_file():
@@ -322,7 +344,12 @@ def write_network_csv(network: Network, path: str | os.PathLike, comments: list[
             buffer.append(s)
 
     writer = csv.writer(_Sink(), lineterminator="\n")
-    writer.writerows(rows)
+    for row in rows:
+        if row[0].lstrip().startswith("#"):  # unquoted, the row would read back as a comment line
+            buffer.append('"' + row[0].replace('"', '""') + '",')
+            writer.writerow(row[1:])
+        else:
+            writer.writerow(row)
     _write_atomically(path, "".join(buffer))
     return path
 

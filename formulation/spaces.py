@@ -26,6 +26,8 @@ Max_row); likewise for cols.
 from __future__ import annotations
 
 import hashlib
+import math
+import reprlib
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -43,6 +45,20 @@ DEFAULT_SPACE = "deepopt-16mm2"
 UM2_PER_MM2 = 1e6
 _KEYS = {"name", "description", "rows", "cols", "aspect_min_ratio", "sram_kb", "bits", "dram", "area"}
 _REQUIRED = _KEYS - {"description"}
+MAX_AXIS_VALUES = 100_000
+"""Most values a J or K axis, or one SRAM's size list, may have: a grid beyond that is a typo."""
+MAX_ARRAY_PAIRS = 4_000_000
+"""Most (J, K) pairs the rows and cols axes may span before the aspect and budget rules."""
+MAX_INT = 2**31 - 1
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlevel = 2
+
+
+def _short(value) -> str:
+    """A bounded one-line repr (a YAML alias bomb must not be expanded into a message)."""
+    return " ".join(_SHORT.repr(value).split())
 
 
 @dataclass(frozen=True)
@@ -90,13 +106,17 @@ class HardwareSpace:
         """J*K*A_PE + (f + i + p) kB * 1024 * A_SRAM/byte (arrays broadcast)."""
         return rows * cols * self.pe_um2 + (fsram_kb + isram_kb + psram_kb) * 1024 * self.sram_um2_per_byte
 
-    def axis_values(self, axis: AxisRange, other: AxisRange) -> np.ndarray:
+    def axis_top(self, axis: AxisRange, other: AxisRange) -> int:
+        """The largest value of ``axis`` (derived from the budget for ``max: auto``)."""
         top = axis.max
         if top is None:
             smallest_srams = self.area_um2(0, 0, min(self.fsram_kb), min(self.isram_kb), min(self.psram_kb))
             most_pes = np.floor((self.limit_um2 - smallest_srams) / self.pe_um2)
             top = int(most_pes // other.min) if most_pes >= other.min * axis.min else axis.min - 1
-        return np.arange(axis.min, top + 1, axis.step, dtype=float)
+        return top
+
+    def axis_values(self, axis: AxisRange, other: AxisRange) -> np.ndarray:
+        return np.arange(axis.min, self.axis_top(axis, other) + 1, axis.step, dtype=float)
 
     def array_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """(J, K) pairs allowed by the axes, the aspect rule and the budget with the smallest SRAMs."""
@@ -132,14 +152,21 @@ def _fail(where: str, message: str):
 
 
 def _positive_int(where: str, key: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        _fail(where, f"{key} must be a positive integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INT:
+        _fail(where, f"{key} must be a positive integer up to {MAX_INT}, got {_short(value)}")
     return value
 
 
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond the float range
+        return False
+
+
 def _positive_number(where: str, key: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        _fail(where, f"{key} must be a positive number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or not value > 0:
+        _fail(where, f"{key} must be a positive finite number, got {_short(value)}")
     return float(value)
 
 
@@ -161,8 +188,12 @@ def _sizes(where: str, key: str, spec) -> tuple[float, ...]:
         lo, hi, step = (_positive_number(where, f"{key}.{k}", spec[k]) for k in ("min", "max", "step"))
         if hi < lo:
             _fail(where, f"{key}.max {hi:g} is below {key}.min {lo:g}")
+        if (hi - lo) / step + 1 > MAX_AXIS_VALUES:
+            _fail(where, f"{key} has more than {MAX_AXIS_VALUES} sizes from {lo:g} to {hi:g} in steps of {step:g}")
         values = tuple(float(v) for v in np.arange(lo, hi + step / 2, step))
     elif isinstance(spec, list) and spec:
+        if len(spec) > MAX_AXIS_VALUES:
+            _fail(where, f"{key} has more than {MAX_AXIS_VALUES} sizes")
         values = tuple(_positive_number(where, f"{key}[{i}]", v) for i, v in enumerate(spec))
         if any(b <= a for a, b in zip(values, values[1:])):
             _fail(where, f"{key} sizes must be strictly increasing")
@@ -174,13 +205,16 @@ def _sizes(where: str, key: str, spec) -> tuple[float, ...]:
 def parse_space(text: str, where: str, tech: Technology) -> HardwareSpace:
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise InputError(f"{where}: not valid YAML (nested too deeply)") from None
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. an integer of too many digits
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise InputError(f"{where}: not valid YAML ({_short(first.strip())[1:-1]})") from None
     if not isinstance(data, dict):
         _fail(where, "a space file is a YAML mapping")
-    unknown = sorted(set(data) - _KEYS)
+    unknown = sorted(str(k) for k in set(data) - _KEYS)
     if unknown:
-        _fail(where, f"unknown key(s) {', '.join(unknown)}")
+        _fail(where, f"unknown key(s) {', '.join(_short(k) for k in unknown)}")
     missing = sorted(_REQUIRED - set(data))
     if missing:
         _fail(where, f"missing key(s) {', '.join(missing)}")
@@ -195,14 +229,18 @@ def parse_space(text: str, where: str, tech: Technology) -> HardwareSpace:
     if not isinstance(area, dict) or not {"budget_mm2"} <= set(area) <= {"budget_mm2", "tolerance", "pe_um2",
                                                                             "sram_um2_per_byte"}:
         _fail(where, "area must map budget_mm2 and optionally tolerance, pe_um2, sram_um2_per_byte")
+    for key in ("name", "description"):
+        if key in data and not (isinstance(data[key], str) and (key == "description" or data[key].strip())):
+            _fail(where, f"{key} must be {'non-empty ' if key == 'name' else ''}text, got {_short(data[key])}")
     ratio = data["aspect_min_ratio"]
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
-        _fail(where, f"aspect_min_ratio must be between 0 and 1, got {ratio!r}")
+        _fail(where, f"aspect_min_ratio must be between 0 and 1, got {_short(ratio)}")
     tolerance = area.get("tolerance", 0.0)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
-        _fail(where, f"area.tolerance must be a number >= 0, got {tolerance!r}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not _finite(tolerance) \
+            or tolerance < 0:
+        _fail(where, f"area.tolerance must be a finite number >= 0, got {_short(tolerance)}")
     space = HardwareSpace(
-        name=str(data["name"]), description=str(data.get("description", "")),
+        name=data["name"].strip(), description=" ".join(str(data.get("description") or "").split()),
         rows=_axis(where, "rows", data["rows"]), cols=_axis(where, "cols", data["cols"]),
         aspect_min_ratio=float(ratio),
         fsram_kb=_sizes(where, "sram_kb.filter", sram["filter"]),
@@ -218,8 +256,20 @@ def parse_space(text: str, where: str, tech: Technology) -> HardwareSpace:
         pe_um2=_positive_number(where, "area.pe_um2", area.get("pe_um2", tech.pe_um2)),
         sram_um2_per_byte=_positive_number(where, "area.sram_um2_per_byte",
                                            area.get("sram_um2_per_byte", tech.sram_um2_per_byte)),
-        source=where, sha256=hashlib.sha256(text.encode()).hexdigest(),
+        source=where, sha256=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
     )
+    counts = []
+    for key, axis, other in (("rows", space.rows, space.cols), ("cols", space.cols, space.rows)):
+        try:
+            count = max(0, (space.axis_top(axis, other) - axis.min) // axis.step + 1)
+        except (OverflowError, ValueError):
+            count = math.inf
+        if count > MAX_AXIS_VALUES:
+            _fail(where, f"{key} would take more than {MAX_AXIS_VALUES} values (min {axis.min}, step {axis.step}, "
+                         f"max {'auto from the area budget' if axis.max is None else axis.max})")
+        counts.append(count)
+    if counts[0] * counts[1] > MAX_ARRAY_PAIRS:
+        _fail(where, f"rows x cols would be a grid of {counts[0]} x {counts[1]} arrays, more than {MAX_ARRAY_PAIRS:,}")
     lo, hi = tech.sram_range_kb
     for key, sizes in (("filter", space.fsram_kb), ("ifmap", space.isram_kb), ("psum", space.psram_kb)):
         outside = [s for s in sizes if not lo <= s <= hi]

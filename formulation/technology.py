@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import reprlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -154,6 +155,11 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, 
     seen: set = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a key cannot be a {type(key).__name__}", key_node.start_mark) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"key {key!r} appears twice", key_node.start_mark)
@@ -168,6 +174,16 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlevel = 2
+
+
+def _short(value: object) -> str:
+    """A bounded one-line repr: a YAML alias bomb's value must not be expanded into a message."""
+    return _one_line(_SHORT.repr(value))
+
+
 def parse_technology_yaml(data: bytes | str, source: str) -> Technology:
     """Parse the bytes of a technology file (``source`` names it in messages and in the result)."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
@@ -178,6 +194,10 @@ def parse_technology_yaml(data: bytes | str, source: str) -> Technology:
         raise InputError(f"{source}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     try:
         doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise InputError(f"{source}: not a technology file (YAML nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise InputError(f"{source}: not valid YAML: {_short(str(exc))}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -191,7 +211,7 @@ def parse_technology_yaml(data: bytes | str, source: str) -> Technology:
 
     unknown = [str(k) for k in doc if k not in _REQUIRED_KEYS and k not in _OPTIONAL_KEYS]
     if unknown:
-        raise InputError(f"{source}: unknown key(s) {', '.join(map(repr, unknown))} "
+        raise InputError(f"{source}: unknown key(s) {', '.join(map(_short, unknown))} "
                          f"(allowed: {', '.join(_REQUIRED_KEYS + _OPTIONAL_KEYS)})")
     missing = [k for k in _REQUIRED_KEYS if k not in doc]
     if missing:
@@ -202,14 +222,14 @@ def parse_technology_yaml(data: bytes | str, source: str) -> Technology:
 
     for key in ("name", *_OPTIONAL_KEYS):
         if key in doc and (not isinstance(doc[key], str) or (key == "name" and not doc[key].strip())):
-            raise fail(key, f"must be non-empty text, got {doc[key]!r}")
+            raise fail(key, f"must be non-empty text, got {_short(doc[key])}")
     values: dict[str, object] = {}
     for key in _SCALAR_KEYS:
         values[key] = _number(doc[key], key, fail)
     for key in _TABLE_KEYS:
         seq = doc[key]
         if not isinstance(seq, list) or not seq:
-            raise fail(key, f"must be a non-empty list of numbers, got {_one_line(repr(seq))[:60]}")
+            raise fail(key, f"must be a non-empty list of numbers, got {_short(seq)}")
         values[key] = tuple(_number(v, f"{key}[{i}]", fail, item_of=key) for i, v in enumerate(seq))
     problems = _value_problems(values)
     if problems:
@@ -234,10 +254,13 @@ def _number(value: object, label: str, fail, item_of: str | None = None) -> floa
         try:
             value = float(value)
         except ValueError:
-            raise fail(key, f"{where}must be a number, got {value!r}") from None
+            raise fail(key, f"{where}must be a number, got {_short(value)}") from None
     if not isinstance(value, (int, float)):
-        raise fail(key, f"{where}must be a number, got {_one_line(repr(value))[:60]}")
-    value = float(value)
+        raise fail(key, f"{where}must be a number, got {_short(value)}")
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond the float range
+        raise fail(key, f"{where}must be a positive finite number, got {_short(value)}") from None
     if not math.isfinite(value) or value <= 0:
         raise fail(key, f"{where}must be a positive finite number, got {value!r}")
     return value

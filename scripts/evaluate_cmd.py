@@ -106,7 +106,8 @@ def branch_frame(ev: PointEvaluation) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run(network, hardware, tech, metric: str, aggregate: str, json_path=None, csv_path=None, quiet=False) -> int:
+def run(network, hardware, tech, metric: str, aggregate: str, json_path=None, csv_path=None, quiet=False,
+        scalesim_dir=None, plot_path=None) -> int:
     tables = cost_tables(network.layers, hardware.arrays(), tech)
     evals = {m: evaluate_point(network, hardware, tech, m, aggregate, tables) for m in METRIC_EXPONENTS}
     ev = evals[metric]
@@ -121,4 +122,12 @@ def run(network, hardware, tech, metric: str, aggregate: str, json_path=None, cs
         write_json(json_path, payload(ev, evals))
     if csv_path:
         write_csv(csv_path, branch_frame(ev))
+    los_branches = [BRANCHES[j] for j in ev.los.branch_index]
+    if scalesim_dir:
+        from deepopt_mip.scripts.scalesim_export import export_scalesim
+        export_scalesim(scalesim_dir, network, hardware, los_branches, tech, tables=tables)
+    if plot_path:
+        from deepopt_mip.scripts.energy_plot import plot_energy_breakdown
+        plot_energy_breakdown(plot_path, network, hardware, tables, los_branches,
+                              title=f"LOS schedule for {metric} ({aggregate}), technology {tech.name}")
     return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 from deepopt_mip.formulation.networks import BUILTIN_NETWORKS, load_network
 
 
-def run(show: str | None = None) -> int:
+def run(show: str | None = None, network=None) -> int:
     if show:
-        network = load_network(show)
+        network = network if network is not None else load_network(show)
         print(f"{network.name}: {len(network)} layers, {network.macs / 1e9:.3f} GMAC per image ({network.source})")
         print(f"{'layer':<28}{'kind':>5}{'ifmap':>10}{'pad':>5}{'C':>7}{'RxS':>7}{'F':>7}{'ofmap':>10}{'U':>3}{'grp':>4}{'batch':>6}{'MMAC':>10}")
         for l in network.layers:

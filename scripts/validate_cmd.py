@@ -9,6 +9,7 @@ ties) and infeasibility agreement. It reports; it does not judge.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,20 +36,77 @@ def read_reference(directory: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(path)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found (validate expects DIR/branches.csv)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    except Exception as exc:  # ParserError, EmptyDataError, UnicodeDecodeError, ValueError, ...
+        raise InputError(f"{path}: not a readable CSV ({_first_line(exc)})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    unknown_nets = sorted(set(frame.network) - set(REFERENCE_NETWORKS))
-    if unknown_nets:
-        raise InputError(f"{path}: unknown network number(s) {unknown_nets} (expected 1-5)")
-    unknown_branches = sorted(set(frame.branch) - set(REFERENCE_BRANCH_SLOT))
-    if unknown_branches:
-        raise InputError(f"{path}: unknown branch name(s) {unknown_branches}")
+    _check_rows(frame, path)
     for column in ("energy_joule", "delay_cycles"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    line = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    return " ".join(f"{type(exc).__name__}: {line}".split())[:200] if line else type(exc).__name__
+
+
+@lru_cache(maxsize=1)
+def _network_sizes() -> dict[int, int]:
+    return {net: len(load_network(name)) for net, name in REFERENCE_NETWORKS.items()}
+
+
+def _check_rows(frame: pd.DataFrame, path: Path) -> None:
+    """Every field compare() uses: types, ranges, and one hardware point per (network, config_id)."""
+    def fail(index, column: str, problem: str):
+        value = frame[column].iloc[index]
+        shown = " ".join(repr(value).split())[:40]
+        raise InputError(f"{path} data row {index + 1} (line {index + 2}): column {column!r}: {shown} {problem}")
+
+    def integers(column: str, lo: int, hi: int) -> np.ndarray:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~(np.isfinite(values) & (values == np.round(values)) & (values >= lo) & (values <= hi))
+        if bad.any():
+            fail(int(np.argmax(bad)), column, f"is not an integer from {lo} to {hi}")
+        return values.astype(np.int64)
+
+    networks = integers("network", 1, len(REFERENCE_NETWORKS))
+    for column in ("J", "K"):
+        integers(column, 1, 2**31 - 1)
+    for column in ("bw_filter", "bw_ifmap", "bw_psum"):
+        integers(column, 1, 1024)
+    lo, hi = _technology().sram_range_kb
+    for column in ("fsram_kb", "isram_kb", "psram_kb"):
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~((values >= lo) & (values <= hi))  # NaN too
+        if bad.any():
+            fail(int(np.argmax(bad)), column, f"is not an SRAM size in kB within the technology's {lo:g}..{hi:g}")
+    sizes = _network_sizes()
+    index = integers("layer_index", 1, max(sizes.values()))
+    beyond = index > np.array([sizes[n] for n in networks], dtype=np.int64) if len(frame) else np.zeros(0, bool)
+    if beyond.any():
+        i = int(np.argmax(beyond))
+        fail(i, "layer_index", f"is beyond {REFERENCE_NETWORKS[int(networks[i])]}'s {sizes[int(networks[i])]} layers")
+    branches = frame["branch"].map(lambda b: isinstance(b, str) and b in REFERENCE_BRANCH_SLOT).to_numpy(dtype=bool)
+    if not branches.all():
+        fail(int(np.argmin(branches)), "branch", f"is not one of {', '.join(REFERENCE_BRANCH_SLOT)}")
+    configs = frame["config_id"].map(lambda c: isinstance(c, str) and bool(c.strip()) or isinstance(c, (int, float))
+                                     and np.isfinite(c)).to_numpy(dtype=bool)
+    if not configs.all():
+        fail(int(np.argmin(configs)), "config_id", "is empty")
+    hardware = ["J", "K", "fsram_kb", "isram_kb", "psram_kb", "bw_filter", "bw_ifmap", "bw_psum"]
+    numeric = frame[hardware].apply(pd.to_numeric)
+    keys = list(zip(networks, frame["config_id"].astype(str)))
+    first: dict = {}
+    for i, (key, row) in enumerate(zip(keys, numeric.itertuples(index=False))):
+        if key not in first:
+            first[key] = (i, tuple(row))
+        elif first[key][1] != tuple(row):
+            raise InputError(f"{path} data row {i + 1} (line {i + 2}): network {key[0]} config {key[1]!r} has other "
+                             f"hardware than data row {first[key][0] + 1} (one hardware point per config)")
 
 
 def compare(frame: pd.DataFrame) -> pd.DataFrame:
@@ -63,7 +121,7 @@ def compare(frame: pd.DataFrame) -> pd.DataFrame:
         tables = cost_tables(network.layers, hw, _technology())
         for row in group.itertuples(index=False):
             index = int(row.layer_index) - 1
-            if not 0 <= index < len(network):
+            if not 0 <= index < len(network):  # read_reference checked it; frames built in code may not be
                 raise InputError(f"branches.csv: network {net} has no layer {row.layer_index} "
                                  f"({network.name} has {len(network)})")
             slot = BRANCHES.index(REFERENCE_BRANCH_SLOT[row.branch])
