@@ -13,6 +13,8 @@ DEFAULT_NETWORK = "googlenet-v1"
 DEFAULT_ARRAY = "32x64"
 DEFAULT_SRAM_KB = "16,32,8"
 DEFAULT_BITS = "8,8,32"
+BATCH_HELP = ("batch of the FC layers (ONNX: overrides the input's first dimension; CSV or built-in: replaces "
+              "the file's FC batch); conv layers run with batch 1")
 
 
 def package_version() -> str:
@@ -35,10 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     nets = sub.add_parser("networks", help="list the built-in networks (layers, MACs)")
-    nets.add_argument("--show", metavar="NETWORK", help="print the layers of one network (built-in name or CSV file)")
+    nets.add_argument("--show", metavar="NETWORK", help="print the layers of one network (built-in name, CSV or ONNX file)")
+    nets.add_argument("--convert", metavar="NETWORK", help="write a network (e.g. model.onnx) in our CSV format to --to FILE")
+    nets.add_argument("--to", metavar="FILE", help="output CSV file of --convert")
+    nets.add_argument("--batch", type=int, default=None, help=BATCH_HELP)
 
     ev = sub.add_parser("evaluate", help="one hardware point: per-layer best branch, LOS vs fixed schedules")
-    ev.add_argument("--network", default=DEFAULT_NETWORK, help=f"built-in name or CSV file (default {DEFAULT_NETWORK})")
+    ev.add_argument("--network", default=DEFAULT_NETWORK, help=f"built-in name, CSV or ONNX file (default {DEFAULT_NETWORK})")
+    ev.add_argument("--batch", type=int, default=None, help=BATCH_HELP)
     ev.add_argument("--array", default=DEFAULT_ARRAY, help=f"PE rows x columns, J x K (default {DEFAULT_ARRAY})")
     ev.add_argument("--sram", default=DEFAULT_SRAM_KB, help=f"filter,ifmap,psum SRAM sizes in kB (default {DEFAULT_SRAM_KB})")
     ev.add_argument("--bits", default=DEFAULT_BITS, help=f"filter,ifmap,psum bit widths (default {DEFAULT_BITS})")
@@ -48,10 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--aggregate", default="network", help=f"one of {', '.join(AGGREGATIONS)} (default network)")
     ev.add_argument("--json", metavar="FILE", help="write the full result as JSON")
     ev.add_argument("--csv", metavar="FILE", help="write every layer x branch cost as CSV")
+    ev.add_argument("--scalesim", metavar="DIR", help="write SCALE-Sim config and topology files for this point")
+    ev.add_argument("--plot", metavar="FILE", help="per-layer energy breakdown of the LOS schedule as PNG (needs matplotlib)")
     ev.add_argument("--quiet", action="store_true", help="print nothing (with --json/--csv)")
 
     al = sub.add_parser("allocate", help="optimal hardware point of a space and its per-layer schedule")
-    al.add_argument("--network", default=DEFAULT_NETWORK, help=f"built-in name or CSV file (default {DEFAULT_NETWORK})")
+    al.add_argument("--network", default=DEFAULT_NETWORK, help=f"built-in name, CSV or ONNX file (default {DEFAULT_NETWORK})")
+    al.add_argument("--batch", type=int, default=None, help=BATCH_HELP)
     al.add_argument("--space", default="deepopt-16mm2", help="built-in space name or YAML file (default deepopt-16mm2)")
     al.add_argument("--area-mm2", type=float, default=None, help="override the space's area budget (mm^2)")
     al.add_argument("--tech", default=None, help="technology YAML file (default: the built-in 65 nm file)")
@@ -61,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--top-k", type=int, default=5, help="runners-up to report (default 5)")
     al.add_argument("--json", metavar="FILE", help="write the solution as JSON")
     al.add_argument("--out", metavar="DIR", help="write solution.json/.yaml, layers.csv and manifest.yaml")
+    al.add_argument("--scalesim", metavar="DIR", help="write SCALE-Sim config and topology files for the optimum")
     al.add_argument("--quiet", action="store_true", help="no progress and no table")
+
+    rp = sub.add_parser("reproduce", help="the paper's Table 3, Fig. 9, Table 4 and Table 5 (CSV, Markdown, PNG)")
+    rp.add_argument("--out", required=True, metavar="DIR", help="folder for the tables and plots")
+    rp.add_argument("--quiet", action="store_true", help="no progress and no summary")
 
     va = sub.add_parser("validate", help="compare the model with the reference's per-branch numbers")
     va.add_argument("--reference", required=True, metavar="DIR", help="folder holding branches.csv")
@@ -69,19 +83,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_network_cli(name: str, batch: int | None, quiet: bool = False):
+    """load_network; an ONNX import's one-line summary of skipped operators goes to stderr."""
+    from deepopt_mip.formulation.networks import load_network
+
+    if batch is not None and batch < 1:
+        raise InputError(f"--batch must be a positive integer, got {batch}")
+    if str(name).lower().endswith(".onnx"):
+        from deepopt_mip.formulation.onnx_import import import_onnx
+        result = import_onnx(name, batch=batch)
+        if not quiet:
+            print(result.summary, file=sys.stderr)
+        return result.network
+    return load_network(name, batch=batch)
+
+
 def run_networks(args) -> int:
     from deepopt_mip.scripts.networks_cmd import run
-    return run(args.show)
+    if args.convert or args.to:
+        from pathlib import Path
+
+        from deepopt_mip.formulation.networks import write_network_csv
+        if not (args.convert and args.to):
+            raise InputError("--convert NETWORK and --to FILE go together")
+        network = load_network_cli(args.convert, args.batch)
+        source = Path(network.source).name if network.source else network.name
+        write_network_csv(network, args.to, comments=[
+            f"network {network.name}, converted from {source} by deepopt-mip {package_version()}",
+            "format: data/networks/README.md of deepopt-mip"])
+        print(f"wrote {args.to}: {len(network)} layers, {network.macs / 1e9:.3f} GMAC per image")
+        return 0
+    network = load_network_cli(args.show, args.batch) if args.show else None
+    return run(args.show, network)
 
 
 def run_evaluate(args) -> int:
     from deepopt_mip.formulation.hardware import HardwarePoint, parse_array, parse_triple
-    from deepopt_mip.formulation.networks import load_network
     from deepopt_mip.formulation.technology import load_technology
     from deepopt_mip.scripts import evaluate_cmd
 
     check_metric(args.metric)
     check_aggregate(args.aggregate)
+    if args.plot:
+        from deepopt_mip.scripts.energy_plot import require_matplotlib
+        require_matplotlib()
     rows, cols = parse_array(args.array)
     fsram, isram, psram = parse_triple(args.sram, "--sram")
     bits_f, bits_i, bits_p = parse_triple(args.bits, "--bits", integer=True)
@@ -91,12 +136,12 @@ def run_evaluate(args) -> int:
     tech = load_technology(args.tech)
     for size in (fsram, isram, psram):
         tech.sram_energy_j_per_bit(size)
-    network = load_network(args.network)
-    return evaluate_cmd.run(network, hardware, tech, args.metric, args.aggregate, args.json, args.csv, args.quiet)
+    network = load_network_cli(args.network, args.batch, args.quiet)
+    return evaluate_cmd.run(network, hardware, tech, args.metric, args.aggregate, args.json, args.csv, args.quiet,
+                            scalesim_dir=args.scalesim, plot_path=args.plot)
 
 
 def run_allocate(args) -> int:
-    from deepopt_mip.formulation.networks import load_network
     from deepopt_mip.formulation.spaces import load_space
     from deepopt_mip.formulation.technology import load_technology
     from deepopt_mip.scripts.allocate_cmd import print_solution, write_outputs
@@ -113,7 +158,7 @@ def run_allocate(args) -> int:
     space = load_space(args.space, tech)
     if args.area_mm2 is not None:
         space = space.with_budget(args.area_mm2)
-    network = load_network(args.network)
+    network = load_network_cli(args.network, args.batch, args.quiet)
     progress = ProgressLine(f"enumerating {space.name}", quiet=args.quiet)
     try:
         solution = enumerate_space(network, space, tech, args.metric, args.aggregate, args.top_k, progress)
@@ -122,7 +167,15 @@ def run_allocate(args) -> int:
     if not args.quiet:
         print_solution(solution)
     write_outputs(solution, args.out, args.json, network, space, tech, package_version())
+    if args.scalesim:
+        from deepopt_mip.scripts.scalesim_export import export_scalesim
+        export_scalesim(args.scalesim, network, solution.hardware, solution.branches, tech)
     return 0
+
+
+def run_reproduce(args) -> int:
+    from deepopt_mip.scripts.reproduce_cmd import run
+    return run(args.out, quiet=args.quiet)
 
 
 def run_validate(args) -> int:
@@ -130,7 +183,8 @@ def run_validate(args) -> int:
     return run(args.reference, args.json)
 
 
-COMMANDS = {"networks": run_networks, "evaluate": run_evaluate, "allocate": run_allocate, "validate": run_validate}
+COMMANDS = {"networks": run_networks, "evaluate": run_evaluate, "allocate": run_allocate, "reproduce": run_reproduce,
+            "validate": run_validate}
 
 
 def main(argv: list[str] | None = None) -> int:
