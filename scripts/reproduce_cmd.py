@@ -116,7 +116,7 @@ def _plot(path: Path, draw) -> bool:
     return True
 
 
-def _bars(frame: pd.DataFrame, groups: str, series: list[str], title: str, ylabel: str):
+def _bars(frame: pd.DataFrame, groups: str, series: list[str], title: str, ylabel: str, log: bool = False):
     def draw(plt):
         fig, ax = plt.subplots(figsize=(9, 4))
         width = 0.8 / len(series)
@@ -127,6 +127,8 @@ def _bars(frame: pd.DataFrame, groups: str, series: list[str], title: str, ylabe
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(frame))])
         ax.set_xticklabels(frame[groups], rotation=0)
         ax.set_ylabel(ylabel)
+        if log:
+            ax.set_yscale("log")
         ax.set_title(title)
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
@@ -173,6 +175,9 @@ def run(out_dir, quiet: bool = False, space_name: str = "deepopt-16mm2", steps=(
             t4 = table4(tech, space, step)
             write_csv(out / "table4.csv", t4)
             atomic_write_text(out / "table4.md", markdown(t4, digits=3))
+            pngs.append(_plot(out / "table4.png", _bars(t4, "metric", ["best_vs_worst"],
+                                                        "Table 4: worst / best point of the space, GoogleNet-v1, 16 mm^2",
+                                                        "ratio (log scale)", log=True)))
         if "table5" in steps:
             t5 = table5(tech, space, step)
             write_csv(out / "table5.csv", t5)
