@@ -54,3 +54,40 @@ def assert_counts_match(ours: AccessCounts, rows: pd.DataFrame, rel: float = 1e-
         want = rows[column].to_numpy(float)
         known = ~np.isnan(want)
         np.testing.assert_allclose(got[known], want[known], rtol=rel, atol=0, err_msg=column)
+
+
+def conv_reference_groups(reference_branch: str) -> list[pd.DataFrame]:
+    """The sample's conv rows of one reference branch, one frame per layer, configs in order."""
+    sample = load_sample()
+    rows = sample[(sample.branch == reference_branch) & (sample.fc_flag == 0)]
+    return [group.sort_values("config_id") for _, group in rows.groupby(["network", "layer_index"])]
+
+
+def assert_grid_equals_scalar_calls(fn, layer: LayerShape, axes: list[dict], **fixed) -> list[AccessCounts]:
+    """``fn`` on a hardware grid equals ``fn`` on each grid point alone, count by count.
+
+    ``axes`` holds one mapping per grid axis from ArrayHardware field to its
+    values (fields of one mapping vary together); ``fixed`` fields are scalars.
+    Equality is exact (inf equals inf; NaN never passes). Returns the scalar
+    results in grid order.
+    """
+    shape = tuple(len(next(iter(axis.values()))) for axis in axes)
+    grid_fields = {}
+    for d, axis in enumerate(axes):
+        for name, values in axis.items():
+            broadcast_shape = [1] * len(axes)
+            broadcast_shape[d] = -1
+            grid_fields[name] = np.asarray(values, float).reshape(broadcast_shape)
+    grid = fn(layer, ArrayHardware(**fixed, **grid_fields))
+    full = {name: np.broadcast_to(np.asarray(getattr(grid, name), float), shape) for name in COUNT_COLUMNS}
+    singles = []
+    for index in np.ndindex(*shape):
+        point = {name: float(np.asarray(values, float)[index[d]])
+                 for d, axis in enumerate(axes) for name, values in axis.items()}
+        single = fn(layer, ArrayHardware(**fixed, **point))
+        for name in COUNT_COLUMNS:
+            assert np.ndim(getattr(single, name)) == 0, (name, index)
+            got, want = full[name][index], float(getattr(single, name))
+            assert got == want, (name, index, got, want)
+        singles.append(single)
+    return singles

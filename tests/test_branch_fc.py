@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
 from deepopt_mip.formulation.costmodel.branch_fc import fc_zizo, fc_zozi
 from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, LayerShape
 
-from reference_cases import COUNT_COLUMNS, assert_counts_match, hardware_of, load_sample
+from reference_cases import COUNT_COLUMNS, assert_counts_match, assert_grid_equals_scalar_calls, hardware_of, load_sample
 
 FC_ORDERS = {"zF": fc_zizo, "Fz": fc_zozi}
 
@@ -94,20 +92,11 @@ def test_infeasible_when_unit_volume_does_not_fit(func, hw):
 @pytest.mark.parametrize("func", [fc_zizo, fc_zozi])
 def test_broadcasting_equals_scalar_calls(func):
     """Hardware axes of different shapes give, element by element, the scalar result."""
-    rows = np.array([4.0, 12.0, 40.0]).reshape(3, 1, 1, 1)
-    cols = np.array([4.0, 7.0, 64.0]).reshape(3, 1, 1, 1)
-    fsram = np.array([512.0, 8192.0]).reshape(1, 2, 1, 1)
-    isram = np.array([48.0, 320.0, 8192.0]).reshape(1, 1, 3, 1)
-    psram = np.array([64.0, 300.0, 1024.0, 8192.0]).reshape(1, 1, 1, 4)
-    layer = fc_layer(channels=100, filters=150)
-    grid = func(layer, ArrayHardware(rows=rows, cols=cols, fsram_bits=fsram, isram_bits=isram, psram_bits=psram))
-    shape = (3, 2, 3, 4)
-    values = [np.broadcast_to(np.asarray(v, float), shape) for v in grid.values()]
-    finite = 0
-    for i, j, k, m in itertools.product(*map(range, shape)):
-        scalar = func(layer, ArrayHardware(rows=rows[i, 0, 0, 0], cols=cols[i, 0, 0, 0], fsram_bits=fsram[0, j, 0, 0],
-                                           isram_bits=isram[0, 0, k, 0], psram_bits=psram[0, 0, 0, m]))
-        for got, want in zip(values, scalar.values()):
-            assert got[i, j, k, m] == float(want)
-        finite += np.isfinite(float(scalar.cycles_ideal))
-    assert 0 < finite < np.prod(shape)
+    singles = assert_grid_equals_scalar_calls(func, fc_layer(channels=100, filters=150), [
+        {"rows": [4.0, 12.0, 40.0], "cols": [4.0, 7.0, 64.0]},
+        {"fsram_bits": [512.0, 8192.0]},
+        {"isram_bits": [48.0, 320.0, 8192.0]},
+        {"psram_bits": [64.0, 300.0, 1024.0, 8192.0]},
+    ])
+    finite = sum(np.isfinite(float(s.cycles_ideal)) for s in singles)
+    assert 0 < finite < len(singles)

@@ -11,16 +11,10 @@ import pytest
 from deepopt_mip.formulation.costmodel.branch_xyzizo import xyzizo
 from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, LayerShape
 
-from reference_cases import COUNT_COLUMNS, assert_counts_match, hardware_of, load_sample, shape_of
+from reference_cases import assert_counts_match, assert_grid_equals_scalar_calls, conv_reference_groups, hardware_of, shape_of
 
 
-def _conv_groups():
-    sample = load_sample()
-    rows = sample[(sample.branch == "xyzF") & (sample.fc_flag == 0)]
-    return [group.sort_values("config_id") for _, group in rows.groupby(["network", "layer_index"])]
-
-
-CONV_GROUPS = _conv_groups()
+CONV_GROUPS = conv_reference_groups("xyzF")
 
 
 def test_sample_has_xyzizo_rows():
@@ -66,19 +60,12 @@ BROADCAST_LAYERS = [
 
 @pytest.mark.parametrize("layer", BROADCAST_LAYERS)
 def test_hardware_grid_equals_scalar_calls(layer):
-    rows = np.array([12.0, 16.0, 32.0]).reshape(3, 1, 1, 1)
-    cols = np.array([8.0, 32.0, 64.0]).reshape(3, 1, 1, 1)
-    fsram = np.array([8.0, 64.0]).reshape(1, 2, 1, 1) * 8192
-    isram = np.array([8.0, 64.0]).reshape(1, 1, 2, 1) * 8192
-    psram = np.array([2.0, 8.0, 32.0, 128.0]).reshape(1, 1, 1, 4) * 8192
-    grid = xyzizo(layer, ArrayHardware(rows, cols, fsram, isram, psram))
-    shape = (3, 2, 2, 4)
-    for a, b, c, d in np.ndindex(*shape):
-        point = xyzizo(layer, ArrayHardware(rows[a, 0, 0, 0], cols[a, 0, 0, 0], fsram[0, b, 0, 0],
-                                            isram[0, 0, c, 0], psram[0, 0, 0, d]))
-        for name in COUNT_COLUMNS:
-            got = np.broadcast_to(getattr(grid, name), shape)[a, b, c, d]
-            assert got == float(getattr(point, name)), (name, a, b, c, d)
+    assert_grid_equals_scalar_calls(xyzizo, layer, [
+        {"rows": [12.0, 16.0, 32.0], "cols": [8.0, 32.0, 64.0]},
+        {"fsram_bits": np.array([8.0, 64.0]) * 8192},
+        {"isram_bits": np.array([8.0, 64.0]) * 8192},
+        {"psram_bits": np.array([2.0, 8.0, 32.0, 128.0]) * 8192},
+    ])
 
 
 TINY = LayerShape(filter_h=1, filter_w=1, ifmap_h=4, ifmap_w=4, channels=2, ofmap_h=4, ofmap_w=4, filters=3, stride=1)

@@ -11,16 +11,10 @@ import pytest
 from deepopt_mip.formulation.costmodel.branch_xyzozi import xyzozi, xyzozi_subvolume
 from deepopt_mip.formulation.costmodel.common import ArrayHardware, LayerShape
 
-from reference_cases import COUNT_COLUMNS, assert_counts_match, hardware_of, load_sample, shape_of
+from reference_cases import assert_counts_match, assert_grid_equals_scalar_calls, conv_reference_groups, hardware_of, shape_of
 
 
-def _conv_groups():
-    sample = load_sample()
-    rows = sample[(sample.branch == "xyFz") & (sample.fc_flag == 0)]
-    return [group.sort_values("config_id") for _, group in rows.groupby(["network", "layer_index"])]
-
-
-CONV_GROUPS = _conv_groups()
+CONV_GROUPS = conv_reference_groups("xyFz")
 
 
 def test_sample_has_xyzozi_rows():
@@ -90,23 +84,11 @@ FSRAM_KB = 8.0
 @pytest.mark.parametrize("layer", BROADCAST_LAYERS, ids=["3x3", "1x1s2", "11x11s4", "fc-batch"])
 def test_broadcast_grid_equals_scalar_calls(layer):
     """rows, cols on axis 0 / 1 ... : every element equals the call with scalar hardware."""
-    grid = ArrayHardware(
-        rows=ROWS.reshape(3, 1, 1, 1), cols=COLS.reshape(1, 3, 1, 1), fsram_bits=FSRAM_KB * 8192,
-        isram_bits=ISRAM_KB.reshape(1, 1, 2, 1) * 8192, psram_bits=PSRAM_KB.reshape(1, 1, 1, 4) * 8192,
+    assert_grid_equals_scalar_calls(
+        xyzozi, layer,
+        [{"rows": ROWS}, {"cols": COLS}, {"isram_bits": ISRAM_KB * 8192}, {"psram_bits": PSRAM_KB * 8192}],
+        fsram_bits=FSRAM_KB * 8192,
     )
-    out = xyzozi(layer, grid)
-    shape = (3, 3, 2, 4)
-    for i, j, k, m in np.ndindex(*shape):
-        hw = ArrayHardware(
-            rows=ROWS[i], cols=COLS[j], fsram_bits=FSRAM_KB * 8192, isram_bits=ISRAM_KB[k] * 8192,
-            psram_bits=PSRAM_KB[m] * 8192,
-        )
-        scalar = xyzozi(layer, hw)
-        for column in COUNT_COLUMNS:
-            got = np.broadcast_to(getattr(out, column), shape)[i, j, k, m]
-            want = float(getattr(scalar, column))
-            assert not np.isnan(got), column
-            assert got == want or (np.isinf(got) and np.isinf(want)), (column, (i, j, k, m), got, want)
 
 
 @pytest.mark.parametrize("layer", BROADCAST_LAYERS, ids=["3x3", "1x1s2", "11x11s4", "fc-batch"])

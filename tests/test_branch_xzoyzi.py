@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
 from deepopt_mip.formulation.costmodel.branch_xzoyzi import xzoyzi
 from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, LayerShape
-from reference_cases import COUNT_COLUMNS, assert_counts_match, hardware_of, load_sample, shape_of
+from reference_cases import COUNT_COLUMNS, assert_counts_match, assert_grid_equals_scalar_calls, conv_reference_groups, hardware_of, shape_of
 
 REFERENCE_NAME = "xFyz"
 
 
-def _conv_rows():
-    sample = load_sample()
-    rows = sample[(sample.branch == REFERENCE_NAME) & (sample.fc_flag == 0)]
-    assert len(rows) > 0
-    return rows
-
-
 def test_matches_reference_sample():
     """Every conv row of the committed sample, vectorised over the configs of each layer."""
-    for _, layer_rows in _conv_rows().groupby(["network", "layer_index"]):
-        layer_rows = layer_rows.sort_values("config_id")
+    groups = conv_reference_groups(REFERENCE_NAME)
+    assert len(groups) > 0
+    for layer_rows in groups:
         assert_counts_match(xzoyzi(shape_of(layer_rows.iloc[0]), hardware_of(layer_rows)), layer_rows)
 
 
@@ -44,44 +36,23 @@ def test_broadcast_grid_equals_scalar_calls(layer):
     height, filter and ifmap SRAMs too small for the working set (inf) and arrays
     with fewer rows than the filter width.
     """
-    rows = np.array([8.0, 16.0, 48.0])
-    cols = np.array([16.0, 64.0, 200.0])
-    fsram = np.array([1.0, 128.0]) * 8192
-    isram = np.array([2.0, 32.0]) * 8192
-    psram = np.array([0.5, 2.0, 8.0, 64.0]) * 8192
-    grid = xzoyzi(
-        layer,
-        ArrayHardware(
-            rows=rows[:, None, None, None, None],
-            cols=cols[None, :, None, None, None],
-            fsram_bits=fsram[None, None, :, None, None],
-            isram_bits=isram[None, None, None, :, None],
-            psram_bits=psram[None, None, None, None, :],
-        ),
-    )
-    shape = (len(rows), len(cols), len(fsram), len(isram), len(psram))
-    for index in itertools.product(*(range(n) for n in shape)):
-        i, j, k, m, n = index
-        point = xzoyzi(layer, ArrayHardware(rows[i], cols[j], fsram[k], isram[m], psram[n]))
-        for name in COUNT_COLUMNS:
-            got = np.broadcast_to(getattr(grid, name), shape)[index]
-            want = getattr(point, name)
-            assert np.shape(want) == ()
-            assert got == want or (np.isinf(got) and np.isinf(want)), (name, index, got, want)
-            assert not np.isnan(got), (name, index)
+    assert_grid_equals_scalar_calls(xzoyzi, layer, [
+        {"rows": [8.0, 16.0, 48.0]},
+        {"cols": [16.0, 64.0, 200.0]},
+        {"fsram_bits": np.array([1.0, 128.0]) * 8192},
+        {"isram_bits": np.array([2.0, 32.0]) * 8192},
+        {"psram_bits": np.array([0.5, 2.0, 8.0, 64.0]) * 8192},
+    ])
 
 
 def test_broadcast_pairs_sharing_an_axis():
     """rows/cols on one axis (3, 1), psum SRAM on the other (1, 4)."""
     layer = BROADCAST_LAYERS[0]
-    rows = np.array([16.0, 32.0, 64.0])
-    cols = np.array([64.0, 32.0, 16.0])
-    psram = np.array([1.0, 4.0, 8.0, 32.0]) * 8192
-    grid = xzoyzi(layer, ArrayHardware(rows[:, None], cols[:, None], 64 * 8192, 64 * 8192, psram[None, :]))
-    for i, n in itertools.product(range(3), range(4)):
-        point = xzoyzi(layer, ArrayHardware(rows[i], cols[i], 64 * 8192, 64 * 8192, psram[n]))
-        for name in COUNT_COLUMNS:
-            assert np.broadcast_to(getattr(grid, name), (3, 4))[i, n] == getattr(point, name), name
+    assert_grid_equals_scalar_calls(
+        xzoyzi, layer,
+        [{"rows": [16.0, 32.0, 64.0], "cols": [64.0, 32.0, 16.0]}, {"psram_bits": np.array([1.0, 4.0, 8.0, 32.0]) * 8192}],
+        fsram_bits=64 * 8192, isram_bits=64 * 8192,
+    )
 
 
 TINY_LAYER = LayerShape(filter_h=3, filter_w=3, ifmap_h=6, ifmap_w=6, channels=2, ofmap_h=4, ofmap_w=4, filters=4, stride=1)

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
 from deepopt_mip.formulation.costmodel.branch_zixyzo import zixyzo
 from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, LayerShape
 
-from reference_cases import assert_counts_match, hardware_of, load_sample, shape_of
+from reference_cases import assert_counts_match, assert_grid_equals_scalar_calls, conv_reference_groups, hardware_of, shape_of
 
 BIG = 1e9  # bits: an SRAM that holds anything in these tiny cases
 
 
-def _reference_layers():
-    sample = load_sample()
-    rows = sample[(sample.branch == "zxyF") & (sample.fc_flag == 0)]
-    return [group.sort_values("config_id") for _, group in rows.groupby(["network", "layer_index"])]
-
-
-REFERENCE_LAYERS = _reference_layers()
+REFERENCE_LAYERS = conv_reference_groups("zxyF")
 
 
 def test_sample_has_cases():
@@ -62,18 +54,12 @@ def test_stall_only_infeasibility_keeps_energy_counts_finite():
     ],
 )
 def test_broadcast_grid_equals_scalar_calls(layer):
-    rows = np.array([8.0, 16.0, 32.0]).reshape(3, 1, 1, 1)
-    cols = np.array([4.0, 16.0, 64.0]).reshape(3, 1, 1, 1)
-    fsram = np.array([0.5, 2.0, 16.0, 64.0]).reshape(1, 4, 1, 1) * 8192
-    isram = np.array([0.25, 2.0, 16.0, 64.0]).reshape(1, 1, 4, 1) * 8192
-    psram = np.array([1 / 128, 1.0, 8.0, 32.0]).reshape(1, 1, 1, 4) * 8192
-    grid = zixyzo(layer, ArrayHardware(rows, cols, fsram, isram, psram))
-    full = [np.broadcast_to(np.asarray(v, float), (3, 4, 4, 4)) for v in grid.values()]
-    for i, j, k, m in itertools.product(range(3), range(4), range(4), range(4)):
-        point = ArrayHardware(rows.flat[i], cols.flat[i], fsram.flat[j], isram.flat[k], psram.flat[m])
-        single = zixyzo(layer, point)
-        for got, want in zip(full, single.values()):
-            assert got[i, j, k, m] == float(want)
+    assert_grid_equals_scalar_calls(zixyzo, layer, [
+        {"rows": [8.0, 16.0, 32.0], "cols": [4.0, 16.0, 64.0]},
+        {"fsram_bits": np.array([0.5, 2.0, 16.0, 64.0]) * 8192},
+        {"isram_bits": np.array([0.25, 2.0, 16.0, 64.0]) * 8192},
+        {"psram_bits": np.array([1 / 128, 1.0, 8.0, 32.0]) * 8192},
+    ])
 
 
 TINY = LayerShape(filter_h=3, filter_w=3, ifmap_h=5, ifmap_w=5, channels=4, ofmap_h=3, ofmap_w=3, filters=4, stride=1)
