@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
-from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.formulation.errors import InputError, read_input_text
 from deepopt_mip.formulation.layers import LAYER_KINDS, Layer
 
 __all__ = [
@@ -186,16 +186,7 @@ def _load_network(name_or_path: str | os.PathLike, batch: int | None) -> Network
     if path.suffix.lower() == ".onnx":
         from deepopt_mip.formulation.onnx_import import import_onnx
         return import_onnx(path, batch=batch).network
-    if not path.exists():
-        raise InputError(f"{path}: network file not found")
-    if not path.is_file():
-        raise InputError(f"{path}: is not a file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    text = read_input_text(path, "network file")
     return parse_network_csv(text, name=path.stem, source=str(path))
 
 

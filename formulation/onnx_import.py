@@ -34,7 +34,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.formulation.errors import InputError, read_input_bytes
 from deepopt_mip.formulation.layers import Layer
 
 __all__ = ["OnnxImport", "import_onnx", "ONNX_MISSING"]
@@ -87,15 +87,8 @@ def import_onnx(path: str | os.PathLike, batch: int | None = None, name: str | N
     label = str(path)
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise InputError(f"{label}: batch must be a positive integer, got {batch!r}")
-    onnx = _require_onnx(label)
-    if not path.exists():
-        raise InputError(f"{label}: ONNX file not found")
-    if not path.is_file():
-        raise InputError(f"{label}: is not a file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{label}: cannot be read ({exc.strerror})") from None
+    _require_onnx(label)
+    data = read_input_bytes(path, "ONNX file", label)
     return parse_onnx_bytes(data, label=label, name=name or path.stem, batch=batch)
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.formulation.errors import InputError, read_input_text
 from deepopt_mip.formulation.costmodel.common import ArrayHardware
 from deepopt_mip.formulation.hardware import HardwarePoint
 from deepopt_mip.formulation.technology import Technology
@@ -288,11 +288,7 @@ def load_space(name_or_path: str | Path, tech: Technology) -> HardwareSpace:
     path = Path(name_or_path)
     if not path.is_file():
         raise InputError(f"unknown space {key!r}: not a built-in ({', '.join(BUILTIN_SPACES)}) nor a file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    return parse_space(text, str(path), tech)
+    return parse_space(read_input_text(path, "space file"), str(path), tech)
 
 
 @dataclass(frozen=True)

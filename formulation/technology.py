@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.formulation.errors import InputError, read_input_bytes
 
 __all__ = [
     "BUILTIN_TECHNOLOGIES",
@@ -135,15 +135,7 @@ def load_technology(path: str | os.PathLike | None = None) -> Technology:
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"technology must be a path, got {type(path).__name__}")
     path = Path(path)
-    if not path.exists():
-        builtins = ", ".join(BUILTIN_TECHNOLOGIES)
-        raise InputError(f"{path}: technology file not found (built-in: {builtins})")
-    if not path.is_file():
-        raise InputError(f"{path}: is not a file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    data = read_input_bytes(path, "technology file", hint=f" (built-in: {', '.join(BUILTIN_TECHNOLOGIES)})")
     return parse_technology_yaml(data, source=str(path))
 
 
