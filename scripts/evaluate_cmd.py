@@ -9,7 +9,7 @@ import pandas as pd
 
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, FC_ORDER_OF_BRANCH
 from deepopt_mip.formulation.costmodel.network_cost import cost_tables
-from deepopt_mip.formulation.metrics import METRIC_EXPONENTS, METRIC_LABELS
+from deepopt_mip.formulation.metrics import METRIC_EXPONENTS, METRIC_LABELS, metric_value
 from deepopt_mip.solvers.evaluation import PointEvaluation, evaluate_point
 from deepopt_mip.scripts.output import write_csv, write_json
 
@@ -32,11 +32,10 @@ def fmt_pct(value: float) -> str:
 def layer_table(ev: PointEvaluation) -> str:
     lines = [f"{'layer':<28} {'best branch':<20} {'energy [uJ]':>12} {'delay [cycles]':>15} {METRIC_LABELS[ev.metric]:>20}"]
     e_tab, d_tab = ev.tables.energy_j, ev.tables.delay_cycles
-    a, b = METRIC_EXPONENTS[ev.metric]
     for i, layer in enumerate(ev.network.layers):
         j = ev.los.branch_index[i]
         e, d = float(e_tab[i, j]), float(d_tab[i, j])
-        value = (e**a if a else 1.0) * (d**b if b else 1.0)
+        value = float(metric_value(e, d, ev.metric))
         lines.append(f"{layer.name:<28} {branch_label(layer, BRANCHES[j]):<20} {fmt(e * 1e6):>12} {fmt(d, 9):>15} {fmt(value):>20}")
     return "\n".join(lines)
 

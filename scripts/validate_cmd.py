@@ -20,6 +20,7 @@ from deepopt_mip.formulation.costmodel.network_cost import cost_tables
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.hardware import array_hardware
 from deepopt_mip.formulation.networks import load_network
+from deepopt_mip.formulation.technology import Technology, load_technology
 from deepopt_mip.scripts.output import write_json
 
 REFERENCE_NETWORKS = {1: "alexnet", 2: "vgg-16", 3: "squeezenet-v1.1", 4: "googlenet-v1", 5: "resnet-50"}
@@ -30,7 +31,9 @@ REQUIRED_COLUMNS = ["network", "config_id", "J", "K", "fsram_kb", "isram_kb", "p
 TIE_RTOL = 1e-9
 
 
-def read_reference(directory: str | Path) -> pd.DataFrame:
+def read_reference(directory: str | Path, tech: Technology | None = None) -> pd.DataFrame:
+    """DIR/branches.csv, every field checked (SRAM sizes against ``tech``, default the built-in)."""
+    tech = tech or load_technology()
     path = Path(directory) / "branches.csv"
     try:
         frame = pd.read_csv(path)
@@ -43,7 +46,7 @@ def read_reference(directory: str | Path) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    _check_rows(frame, path)
+    _check_rows(frame, path, tech)
     for column in ("energy_joule", "delay_cycles"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
@@ -59,7 +62,7 @@ def _network_sizes() -> dict[int, int]:
     return {net: len(load_network(name)) for net, name in REFERENCE_NETWORKS.items()}
 
 
-def _check_rows(frame: pd.DataFrame, path: Path) -> None:
+def _check_rows(frame: pd.DataFrame, path: Path, tech: Technology) -> None:
     """Every field compare() uses: types, ranges, and one hardware point per (network, config_id)."""
     def fail(index, column: str, problem: str):
         value = frame[column].iloc[index]
@@ -78,7 +81,7 @@ def _check_rows(frame: pd.DataFrame, path: Path) -> None:
         integers(column, 1, 2**31 - 1)
     for column in ("bw_filter", "bw_ifmap", "bw_psum"):
         integers(column, 1, 1024)
-    lo, hi = _technology().sram_range_kb
+    lo, hi = tech.sram_range_kb
     for column in ("fsram_kb", "isram_kb", "psram_kb"):
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
         bad = ~((values >= lo) & (values <= hi))  # NaN too
@@ -109,8 +112,9 @@ def _check_rows(frame: pd.DataFrame, path: Path) -> None:
                              f"hardware than data row {first[key][0] + 1} (one hardware point per config)")
 
 
-def compare(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per reference row with our energy and delay beside it."""
+def compare(frame: pd.DataFrame, tech: Technology | None = None) -> pd.DataFrame:
+    """One row per reference row with our energy and delay beside it (``tech`` default: the built-in)."""
+    tech = tech or load_technology()
     out = []
     for (net, config), group in frame.groupby(["network", "config_id"], sort=True):
         network = load_network(REFERENCE_NETWORKS[int(net)])
@@ -118,7 +122,7 @@ def compare(frame: pd.DataFrame) -> pd.DataFrame:
         hw = array_hardware(rows=first.J, cols=first.K, fsram_kb=first.fsram_kb, isram_kb=first.isram_kb,
                             psram_kb=first.psram_kb, bits_filter=first.bw_filter, bits_ifmap=first.bw_ifmap,
                             bits_psum=first.bw_psum)
-        tables = cost_tables(network.layers, hw, _technology())
+        tables = cost_tables(network.layers, hw, tech)
         for row in group.itertuples(index=False):
             index = int(row.layer_index) - 1
             if not 0 <= index < len(network):  # read_reference checked it; frames built in code may not be
@@ -135,17 +139,6 @@ def compare(frame: pd.DataFrame) -> pd.DataFrame:
                 "batch_extra_mac_rf_j": (layer.batch - 1) * float(energy.mac_j + energy.rf_j) if layer.kind == "fc" else 0.0,
             })
     return pd.DataFrame(out)
-
-
-_TECH = None
-
-
-def _technology():
-    global _TECH
-    if _TECH is None:
-        from deepopt_mip.formulation.technology import load_technology
-        _TECH = load_technology()
-    return _TECH
 
 
 def relative_errors(ours: pd.Series, ref: pd.Series) -> np.ndarray:
@@ -228,7 +221,8 @@ def print_report(result: dict) -> None:
 
 
 def run(directory, json_path=None) -> int:
-    rows = compare(read_reference(directory))
+    tech = load_technology()
+    rows = compare(read_reference(directory, tech), tech)
     result = report(rows)
     print_report(result)
     if json_path:

@@ -6,7 +6,7 @@ import subprocess
 
 import pandas as pd
 import pytest
-from reference_cases import DATA, load_sample
+from reference_cases import load_sample
 
 from deepopt_mip.scripts.cli import main
 

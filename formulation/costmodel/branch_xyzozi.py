@@ -61,7 +61,7 @@ def xyzozi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     :class:`~.subvolumes.SubvolumeCost`).
     """
     r, s, u = layer.filter_h, layer.filter_w, layer.stride
-    width, height = layer.ofmap_w, layer.ofmap_h
+    height = layer.ofmap_h
     channels, filters = layer.channels, layer.filters
     bits_f, bits_i, bits_p = hw.bits_filter, hw.bits_ifmap, hw.bits_psum
     c_uv, f_uv = unit_volume(layer, hw)

@@ -85,7 +85,7 @@ def xzoyzi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     psum SRAM cannot hold ``F_uv`` psums of a single output column.
     """
     R, S, H = layer.filter_h, layer.filter_w, layer.ifmap_h
-    C, E, G, F, U = layer.channels, layer.ofmap_h, layer.ofmap_w, layer.filters, layer.stride
+    C, E, F, U = layer.channels, layer.ofmap_h, layer.filters, layer.stride
     b_f, b_i, b_p = hw.bits_filter, hw.bits_ifmap, hw.bits_psum
     fsram, isram, psram = hw.fsram_bits, hw.isram_bits, hw.psram_bits
 
