@@ -341,3 +341,30 @@ def grid_point(space: HardwareSpace, flat_index: int) -> HardwarePoint:
     fsram, isram, psram = space.fitting_sizes()
     a, b, c, d = np.unravel_index(flat_index, grid_shape(space))
     return space.hardware_point(rows[a], cols[a], fsram[b], isram[c], psram[d])
+
+
+def infeasible_budget_message(space: HardwareSpace) -> str:
+    """Why no point fits, with the smallest area any point of the space's axes needs.
+
+    Area grows with J, K and every SRAM size, so the smallest point uses the
+    smallest J/K pair obeying the aspect rule and, for it, the smallest SRAM
+    of each list that still holds the array's registers.
+    """
+    from deepopt_mip.formulation.hardware import array_hardware, registers_fit
+
+    rows = space.rows.min + space.rows.step * np.arange(64.0)
+    cols = space.cols.min + space.cols.step * np.arange(64.0)
+    j, k = (g.ravel() for g in np.meshgrid(rows, cols, indexing="ij"))
+    keep = np.minimum(j, k) >= space.aspect_min_ratio * np.maximum(j, k)
+    j, k = j[keep][:, None, None, None], k[keep][:, None, None, None]
+    f = np.asarray(space.fsram_kb)[None, :, None, None]
+    i = np.asarray(space.isram_kb)[None, None, :, None]
+    p = np.asarray(space.psram_kb)[None, None, None, :]
+    hw = array_hardware(j, k, f, i, p, bits_filter=space.bits_filter, bits_ifmap=space.bits_ifmap,
+                        bits_psum=space.bits_psum)
+    area = np.where(registers_fit(hw), space.area_um2(j, k, f, i, p), np.inf)
+    smallest = float(area.min()) if area.size else np.inf
+    need = ("no point of the grid holds the array's registers" if not np.isfinite(smallest)
+            else f"the smallest point needs {smallest / UM2_PER_MM2:.3f} mm^2")
+    return (f"space {space.name!r}: no hardware point fits the area budget of {space.budget_mm2:g} mm^2 "
+            f"(tolerance {space.tolerance:g}); {need}")

@@ -26,190 +26,46 @@ area first, then grid order (J, K, filter, ifmap, psum).
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import sys
 import time
-import tracemalloc
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
-from dataclasses import fields, replace
-from functools import partial, reduce
-from typing import Callable
 
 import numpy as np
 
-from deepopt_mip.formulation.costmodel.common import ArrayHardware
-from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, branch_energy_delay
+from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.costmodel.network_cost import cost_tables
 from deepopt_mip.formulation.errors import InputError
-from deepopt_mip.formulation.hardware import array_hardware, registers_fit
+from deepopt_mip.formulation.grid_sums import Progress, grid_sums, is_separable
+from deepopt_mip.formulation.hardware import array_hardware
 from deepopt_mip.formulation.metrics import check_aggregate, check_metric, metric_value
 from deepopt_mip.formulation.networks import Network
-from deepopt_mip.formulation.spaces import HardwareSpace, grid_chunks, grid_point, grid_shape
+from deepopt_mip.formulation.spaces import HardwareSpace, grid_point, infeasible_budget_message
 from deepopt_mip.formulation.technology import Technology
 from deepopt_mip.solvers.evaluation import evaluate_point
 from deepopt_mip.solvers.schedule import pareto_schedule
 from deepopt_mip.solvers.solution import RankedPoint, Solution
 
-Progress = Callable[[int, int], None]
-"""Called with (points done, points in all) after each chunk."""
-
 UM2_PER_MM2 = 1e6
-
-
-def distinct_layers(network: Network) -> list[tuple[object, int]]:
-    """Layers of distinct shape (the name aside) with how often each occurs."""
-    counts: dict[object, int] = {}
-    for layer in network.layers:
-        key = replace(layer, name="-")
-        counts[key] = counts.get(key, 0) + 1
-    return list(counts.items())
-
-
-def _usable(energy: np.ndarray, delay: np.ndarray) -> np.ndarray:
-    return np.isfinite(energy) & np.isfinite(delay)
-
-
-def _pairs_last(hw: ArrayHardware) -> ArrayHardware:
-    """A chunk's hardware with the J/K-pair axis moved last: (filter, ifmap, psum, pairs).
-
-    Same values, other memory order: numpy runs its inner loops along the last
-    axis, and with the pairs there (hundreds long, rather than 7 SRAM sizes)
-    an operation on broadcast operands costs a fraction as much.
-    """
-    def moved(value):
-        return np.moveaxis(value, 0, -1) if isinstance(value, np.ndarray) and value.ndim == 4 else value
-
-    return ArrayHardware(*(moved(getattr(hw, f.name)) for f in fields(ArrayHardware)))
-
-
-def _layer_terms(layer, count: int, hw: ArrayHardware, tech: Technology, metric: str, separable: bool,
-                 shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """One distinct layer's contribution to :func:`grid_bounds`' sums, each times ``count``.
-
-    Separable: ``(count * min_b metric,)``. Otherwise ``count`` times the
-    least usable energy and delay, then energy and delay of the three
-    schedules (least energy, least delay, least per-layer metric).
-    """
-    costs = branch_energy_delay(layer, hw, tech)
-    if separable:
-        # the minimum over the branches, taken in their order (as np.min over a stack of them would)
-        best = reduce(np.minimum, (metric_value(*costs[x], metric) for x in BRANCHES))
-        return (count * np.broadcast_to(best, shape),)
-    # Per branch: energy and delay where both are finite (else inf), and the per-layer metric there.
-    e_use, d_use, per_layer = [], [], []
-    for x in BRANCHES:
-        energy, delay = (np.broadcast_to(v, shape) for v in costs[x])
-        usable = _usable(energy, delay)
-        e_use.append(np.where(usable, energy, np.inf))
-        d_use.append(np.where(usable, delay, np.inf))
-        per_layer.append(np.where(usable, metric_value(energy, delay, metric), np.inf))
-    # For each key, the first branch with the least key (np.argmin's choice; the keys hold no NaN),
-    # found branch by branch instead of on stacked arrays.
-    least, picked = [], []
-    for keys in (e_use, d_use, per_layer):
-        best, pick_e, pick_d = keys[0], e_use[0], d_use[0]
-        for key, energy, delay in zip(keys[1:], e_use[1:], d_use[1:]):
-            better = key < best
-            best = np.where(better, key, best)
-            pick_e = np.where(better, energy, pick_e)
-            pick_d = np.where(better, delay, pick_d)
-        least.append(best)
-        picked += [pick_e, pick_d]
-    return tuple(count * v for v in least[:2] + picked)
-
-
-def _chunk_bounds(hardware: ArrayHardware, layers: list[tuple[object, int]], tech: Technology, metric: str,
-                  separable: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Lower and upper bound of one chunk of the grid (``upper`` None where it is ``lower``), pairs first."""
-    hw = _pairs_last(hardware)
-    block_shape = np.broadcast_shapes(*(np.shape(getattr(hw, f.name)) for f in fields(ArrayHardware)))
-    # Sums over the layers, in the network's order, so every point's sum is the same whatever the chunks.
-    sums = [np.zeros(block_shape) for _ in range(1 if separable else 8)]
-    for layer, count in layers:
-        for acc, term in zip(sums, _layer_terms(layer, count, hw, tech, metric, separable, block_shape)):
-            acc += term
-    if separable:
-        return np.moveaxis(sums[0], -1, 0), None
-    e_min, d_min, *schedule_sums = sums
-    lo = metric_value(e_min, d_min, metric)
-    hi = np.min([metric_value(e, d, metric) for e, d in zip(schedule_sums[::2], schedule_sums[1::2])], axis=0)
-    return np.moveaxis(lo, -1, 0), np.moveaxis(hi, -1, 0)
-
-
-def _start_worker() -> None:
-    """A forked worker keeps no allocation trace: tracemalloc, if the parent runs it, would only slow it down
-    (the child's trace is never read; the parent's peak does not include it)."""
-    tracemalloc.stop()
-
-
-PARALLEL_MIN_POINTS = 20_000
-"""Grids at least this large are split over the CPUs by default (smaller ones are not worth a process)."""
-
-
-def _worker_count(workers: int | None, points: int) -> int:
-    """How many processes evaluate the grid: ``workers``, or by default every usable CPU for a large grid.
-
-    Worker processes are forked (they inherit the loaded package and start at
-    once), which is done on Linux only (elsewhere forking is unsafe or
-    unavailable): on other platforms the grid is evaluated in this process.
-    """
-    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    if workers is None:
-        if points < PARALLEL_MIN_POINTS:
-            return 1
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, int(workers))
 
 
 def grid_bounds(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
                 progress: Progress | None = None, max_points: int = 300_000, workers: int | None = None):
-    """One pass over the grid.
+    """One pass over the grid (:func:`~deepopt_mip.formulation.grid_sums.grid_sums`).
 
     Returns (lower, upper, area_um2, valid), each of the grid's shape. For
-    separable objectives ``lower`` is the exact objective and ``upper`` is it too.
-
-    The grid is cut into chunks of at most ``max_points`` points (and at least
-    one per worker); with ``workers`` > 1 (default: one per CPU for grids of
-    :data:`PARALLEL_MIN_POINTS` points or more) the chunks are evaluated by
-    that many processes. Every point is computed on its own, with the layers
-    summed in the network's order, so the result is the same bit for bit
-    whatever the chunks and the number of workers.
+    separable objectives ``lower`` is the exact objective and ``upper`` is it
+    too. Otherwise ``lower`` is the metric of the ideal corner and ``upper``
+    the best metric of the three feasible schedules summed.
     """
-    a, b = check_metric(metric)
-    separable = aggregate == "layer-sum" or a == 0 or b == 0
-    shape = grid_shape(space)
-    lower = np.full(shape, np.inf)
-    upper = np.full(shape, np.inf)
-    area = np.zeros(shape)
-    valid = np.zeros(shape, dtype=bool)
-    layers = distinct_layers(network)
-    total = int(np.prod(shape))
-    workers = _worker_count(workers, total)
-    pairs, per_pair = shape[0], int(np.prod(shape[1:]))
-    pairs_per_chunk = max(1, min(max_points // max(per_pair, 1), -(-pairs // workers)))
-    chunks = list(grid_chunks(space, pairs_per_chunk * per_pair))
-    work = partial(_chunk_bounds, layers=layers, tech=tech, metric=metric, separable=separable)
-    done = 0
-    with ExitStack() as stack:
-        if workers > 1 and len(chunks) > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(
-                max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
-                initializer=_start_worker))
-            bounds = pool.map(work, [chunk.hardware for chunk in chunks])
-        else:
-            bounds = (work(chunk.hardware) for chunk in chunks)
-        for chunk, (lo, hi) in zip(chunks, bounds):
-            lower[chunk.pairs] = np.where(chunk.valid, lo, np.inf)
-            upper[chunk.pairs] = lower[chunk.pairs] if hi is None else np.where(chunk.valid, hi, np.inf)
-            area[chunk.pairs] = chunk.area_um2
-            valid[chunk.pairs] = chunk.valid
-            done += chunk.valid.size
-            if progress:
-                progress(done, total)
-    return lower, upper, area, valid
+    check_metric(metric)
+    separable = is_separable(metric, aggregate)
+    sums, area, valid = grid_sums(network, space, tech, metric, separable, progress, max_points, workers)
+    if separable:
+        return sums[0], sums[0], area, valid
+    e_min, d_min, *schedule_sums = sums
+    with np.errstate(invalid="ignore"):
+        lower = np.where(valid, metric_value(e_min, d_min, metric), np.inf)
+        upper = np.min([metric_value(e, d, metric) for e, d in zip(schedule_sums[::2], schedule_sums[1::2])],
+                       axis=0)
+    return lower, np.where(valid, upper, np.inf), area, valid
 
 
 def _exact_objectives(network: Network, space: HardwareSpace, tech: Technology, metric: str,
@@ -283,8 +139,7 @@ def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, me
     lower, upper, area, valid = grid_bounds(network, space, tech, metric, aggregate, progress, max_points, workers)
     if not valid.any():
         raise InputError(infeasible_budget_message(space))
-    a, b = check_metric(metric)
-    separable = aggregate == "layer-sum" or a == 0 or b == 0
+    separable = is_separable(metric, aggregate)
     flat_area = area.ravel()
     order = np.arange(flat_area.size)
     if separable:
@@ -337,28 +192,3 @@ def _ranked(exact: dict[int, float], flat_area: np.ndarray, worst: bool = False)
     finite = np.isfinite(values)
     indices, values = indices[finite], values[finite]
     return [int(i) for i in indices[_rank_key(values, flat_area[indices], indices, worst)]]
-
-
-def infeasible_budget_message(space: HardwareSpace) -> str:
-    """Why no point fits, with the smallest area any point of the space's axes needs.
-
-    Area grows with J, K and every SRAM size, so the smallest point uses the
-    smallest J/K pair obeying the aspect rule and, for it, the smallest SRAM
-    of each list that still holds the array's registers.
-    """
-    rows = space.rows.min + space.rows.step * np.arange(64.0)
-    cols = space.cols.min + space.cols.step * np.arange(64.0)
-    j, k = (g.ravel() for g in np.meshgrid(rows, cols, indexing="ij"))
-    keep = np.minimum(j, k) >= space.aspect_min_ratio * np.maximum(j, k)
-    j, k = j[keep][:, None, None, None], k[keep][:, None, None, None]
-    f = np.asarray(space.fsram_kb)[None, :, None, None]
-    i = np.asarray(space.isram_kb)[None, None, :, None]
-    p = np.asarray(space.psram_kb)[None, None, None, :]
-    hw = array_hardware(j, k, f, i, p, bits_filter=space.bits_filter, bits_ifmap=space.bits_ifmap,
-                        bits_psum=space.bits_psum)
-    area = np.where(registers_fit(hw), space.area_um2(j, k, f, i, p), np.inf)
-    smallest = float(area.min()) if area.size else np.inf
-    need = ("no point of the grid holds the array's registers" if not np.isfinite(smallest)
-            else f"the smallest point needs {smallest / UM2_PER_MM2:.3f} mm^2")
-    return (f"space {space.name!r}: no hardware point fits the area budget of {space.budget_mm2:g} mm^2 "
-            f"(tolerance {space.tolerance:g}); {need}")

@@ -1,0 +1,190 @@
+"""One pass of the cost model over a hardware space's grid: per-point sums over the layers.
+
+Both solvers start here. The enumeration turns the sums into each point's
+objective (or its bounds); the MIP builder takes its per-point coefficients
+and screens points from them. Every point is computed on its own and its
+layers are summed in the network's order, so the sums do not depend on the
+chunks or the workers.
+
+Per point, for a network with layers l (each distinct shape once, times its
+count n_l) and branches b:
+
+* separable objectives (``layer-sum``, or a metric that is E or D alone):
+  one sum, sum_l n_l min_b m(E_lb, D_lb), with m the metric;
+* otherwise eight sums: sum_l n_l min_b E_lb and sum_l n_l min_b D_lb (the
+  ideal corner, a lower bound on every schedule), then energy and delay of
+  three feasible schedules: per-layer least energy, least delay and least
+  E_l^a D_l^b (each an achievable point, ties broken by branch order).
+
+Branches whose energy or delay is infinite (infeasible) never win a minimum;
+a point where some layer has no feasible branch sums to ``inf``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import tracemalloc
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import fields, replace
+from functools import partial, reduce
+from typing import Callable
+
+import numpy as np
+
+from deepopt_mip.formulation.costmodel.common import ArrayHardware
+from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, branch_energy_delay
+from deepopt_mip.formulation.metrics import check_metric, metric_value
+from deepopt_mip.formulation.networks import Network
+from deepopt_mip.formulation.spaces import HardwareSpace, grid_chunks, grid_shape
+from deepopt_mip.formulation.technology import Technology
+
+Progress = Callable[[int, int], None]
+"""Called with (points done, points in all) after each chunk."""
+
+PARALLEL_MIN_POINTS = 20_000
+"""Grids at least this large are split over the CPUs by default (smaller ones are not worth a process)."""
+
+
+def is_separable(metric: str, aggregate: str) -> bool:
+    """True where the best schedule of a point is the per-layer best branch (layer-sum, or E or D alone)."""
+    a, b = check_metric(metric)
+    return aggregate == "layer-sum" or a == 0 or b == 0
+
+
+def distinct_layers(network: Network) -> list[tuple[object, int]]:
+    """Layers of distinct shape (the name aside) with how often each occurs."""
+    counts: dict[object, int] = {}
+    for layer in network.layers:
+        key = replace(layer, name="-")
+        counts[key] = counts.get(key, 0) + 1
+    return list(counts.items())
+
+
+def usable(energy: np.ndarray, delay: np.ndarray) -> np.ndarray:
+    """Where a branch can run: both its energy and its delay are finite."""
+    return np.isfinite(energy) & np.isfinite(delay)
+
+
+def _pairs_last(hw: ArrayHardware) -> ArrayHardware:
+    """A chunk's hardware with the J/K-pair axis moved last: (filter, ifmap, psum, pairs).
+
+    Same values, other memory order: numpy runs its inner loops along the last
+    axis, and with the pairs there (hundreds long, rather than 7 SRAM sizes)
+    an operation on broadcast operands costs a fraction as much.
+    """
+    def moved(value):
+        return np.moveaxis(value, 0, -1) if isinstance(value, np.ndarray) and value.ndim == 4 else value
+
+    return ArrayHardware(*(moved(getattr(hw, f.name)) for f in fields(ArrayHardware)))
+
+
+def layer_terms(layer, count: int, hw: ArrayHardware, tech: Technology, metric: str, separable: bool,
+                shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """One distinct layer's contribution to the sums (see the module docstring), each times ``count``."""
+    costs = branch_energy_delay(layer, hw, tech)
+    if separable:
+        # the minimum over the branches, taken in their order (as np.min over a stack of them would)
+        best = reduce(np.minimum, (metric_value(*costs[x], metric) for x in BRANCHES))
+        return (count * np.broadcast_to(best, shape),)
+    # Per branch: energy and delay where both are finite (else inf), and the per-layer metric there.
+    e_use, d_use, per_layer = [], [], []
+    for x in BRANCHES:
+        energy, delay = (np.broadcast_to(v, shape) for v in costs[x])
+        ok = usable(energy, delay)
+        e_use.append(np.where(ok, energy, np.inf))
+        d_use.append(np.where(ok, delay, np.inf))
+        per_layer.append(np.where(ok, metric_value(energy, delay, metric), np.inf))
+    # For each key, the first branch with the least key (np.argmin's choice; the keys hold no NaN),
+    # found branch by branch instead of on stacked arrays.
+    least, picked = [], []
+    for keys in (e_use, d_use, per_layer):
+        best, pick_e, pick_d = keys[0], e_use[0], d_use[0]
+        for key, energy, delay in zip(keys[1:], e_use[1:], d_use[1:]):
+            better = key < best
+            best = np.where(better, key, best)
+            pick_e = np.where(better, energy, pick_e)
+            pick_d = np.where(better, delay, pick_d)
+        least.append(best)
+        picked += [pick_e, pick_d]
+    return tuple(count * v for v in least[:2] + picked)
+
+
+def chunk_sums(hardware: ArrayHardware, layers: list[tuple[object, int]], tech: Technology, metric: str,
+               separable: bool) -> list[np.ndarray]:
+    """The sums of one chunk of the grid (1 or 8 arrays, J/K pairs first)."""
+    hw = _pairs_last(hardware)
+    block_shape = np.broadcast_shapes(*(np.shape(getattr(hw, f.name)) for f in fields(ArrayHardware)))
+    # Sums over the layers, in the network's order, so every point's sum is the same whatever the chunks.
+    sums = [np.zeros(block_shape) for _ in range(1 if separable else 8)]
+    for layer, count in layers:
+        for acc, term in zip(sums, layer_terms(layer, count, hw, tech, metric, separable, block_shape)):
+            acc += term
+    return [np.moveaxis(s, -1, 0) for s in sums]
+
+
+def _start_worker() -> None:
+    """A forked worker keeps no allocation trace: tracemalloc, if the parent runs it, would only slow it down
+    (the child's trace is never read; the parent's peak does not include it)."""
+    tracemalloc.stop()
+
+
+def worker_count(workers: int | None, points: int) -> int:
+    """How many processes evaluate the grid: ``workers``, or by default every usable CPU for a large grid.
+
+    Worker processes are forked (they inherit the loaded package and start at
+    once), which is done on Linux only (elsewhere forking is unsafe or
+    unavailable): on other platforms the grid is evaluated in this process.
+    """
+    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if workers is None:
+        if points < PARALLEL_MIN_POINTS:
+            return 1
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, int(workers))
+
+
+def grid_sums(network: Network, space: HardwareSpace, tech: Technology, metric: str, separable: bool,
+              progress: Progress | None = None, max_points: int = 300_000, workers: int | None = None):
+    """The sums of every grid point: (sums, area_um2, valid), each of the grid's shape.
+
+    ``sums`` is a list of 1 (separable) or 8 arrays, ``inf`` outside ``valid``
+    (points within the area limit whose SRAMs hold the array's registers).
+    The grid is cut into chunks of at most ``max_points`` points (and at least
+    one per worker); with ``workers`` > 1 (default: one per CPU for grids of
+    :data:`PARALLEL_MIN_POINTS` points or more) the chunks are evaluated by
+    that many processes. The result is the same bit for bit whatever the
+    chunks and the number of workers.
+    """
+    shape = grid_shape(space)
+    sums = [np.full(shape, np.inf) for _ in range(1 if separable else 8)]
+    area = np.zeros(shape)
+    valid = np.zeros(shape, dtype=bool)
+    layers = distinct_layers(network)
+    total = int(np.prod(shape))
+    workers = worker_count(workers, total)
+    pairs, per_pair = shape[0], int(np.prod(shape[1:]))
+    pairs_per_chunk = max(1, min(max_points // max(per_pair, 1), -(-pairs // workers)))
+    chunks = list(grid_chunks(space, pairs_per_chunk * per_pair))
+    work = partial(chunk_sums, layers=layers, tech=tech, metric=metric, separable=separable)
+    done = 0
+    with ExitStack() as stack:
+        if workers > 1 and len(chunks) > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(
+                max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_worker))
+            results = pool.map(work, [chunk.hardware for chunk in chunks])
+        else:
+            results = (work(chunk.hardware) for chunk in chunks)
+        for chunk, chunk_result in zip(chunks, results):
+            for total_sum, part in zip(sums, chunk_result):
+                total_sum[chunk.pairs] = np.where(chunk.valid, part, np.inf)
+            area[chunk.pairs] = chunk.area_um2
+            valid[chunk.pairs] = chunk.valid
+            done += chunk.valid.size
+            if progress:
+                progress(done, total)
+    return sums, area, valid
