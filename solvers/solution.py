@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from deepopt_mip.formulation.hardware import HardwarePoint
 
 
+class SolverFailure(RuntimeError):
+    """A solver ended without a usable solution (infeasible, or a limit hit before any solution)."""
+
+
 @dataclass(frozen=True)
 class RankedPoint:
     """A hardware point with its optimal objective (used for runners-up and the worst point)."""

@@ -1,0 +1,289 @@
+"""Hardware allocation by mixed-integer programming: build the Pyomo model, solve it with HiGHS.
+
+* Separable objectives (network E or D, every ``layer-sum`` metric): one
+  solve of :func:`~deepopt_mip.formulation.mip_model.separable_model`.
+* Network products E^a D^b: epsilon-constraint solves of
+  :func:`~deepopt_mip.formulation.mip_model.frontier_model` (least energy
+  with delay <= eps). The product's optimum lies on the energy-delay
+  frontier; :func:`product_search` finds it by branch and bound over delay
+  intervals instead of sweeping the whole frontier: an interval [lo, hi)
+  whose frontier points all have E >= e_floor cannot beat the incumbent once
+  e_floor^a lo^b does; otherwise it is split at eps (its middle, or just
+  below hi once narrow) and "min E s.t. D <= eps" gives its next frontier
+  point (E_m, D_m), leaving [lo, D_m) with floor E_m and (eps, hi) with the
+  old floor. A solve stopped by a limit contributes its proven lower bound
+  as the floor, so the bound stays valid.
+* :func:`mip_frontier` sweeps the whole frontier: eps = the last point's
+  delay, less a relative 1e-7, until no point is left.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pyomo.environ as pyo
+
+from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
+from deepopt_mip.formulation.grid_sums import Progress, is_separable
+from deepopt_mip.formulation.hardware import HardwarePoint
+from deepopt_mip.formulation.metrics import check_aggregate, check_metric, metric_value
+from deepopt_mip.formulation.mip_model import (NO_LIMIT, chosen_branch_counts, chosen_point, frontier_model,
+                                               separable_model)
+from deepopt_mip.formulation.mip_points import FrontierData, SeparableData, frontier_data, separable_data
+from deepopt_mip.formulation.networks import Network
+from deepopt_mip.formulation.spaces import HardwareSpace
+from deepopt_mip.formulation.technology import Technology
+from deepopt_mip.solvers.evaluation import evaluate_point
+from deepopt_mip.solvers.highs_driver import HighsDriver, MipOptions, SolverFailure
+from deepopt_mip.solvers.solution import Solution
+
+UM2_PER_MM2 = 1e6
+SWEEP_STEP = 1e-7
+"""Relative decrease of the delay limit below the last frontier point's delay (well above HiGHS's 1e-9
+feasibility tolerance, so the same point is never returned twice)."""
+NARROW = 1e-3
+"""An interval of the product search narrower than this (relative) is searched from its top, not split."""
+
+
+@dataclass
+class BuiltModel:
+    """A model ready to solve, with the data it was built from and how long building took (s)."""
+
+    kind: str
+    data: SeparableData | FrontierData
+    model: pyo.ConcreteModel
+    build_s: float
+
+
+def build(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
+          progress: Progress | None = None, workers: int | None = None) -> BuiltModel:
+    """The model for ``metric`` under ``aggregate`` (frontier model for network products)."""
+    check_metric(metric)
+    check_aggregate(aggregate)
+    start = time.perf_counter()
+    if is_separable(metric, aggregate):
+        data = separable_data(network, space, tech, metric, aggregate, progress, workers)
+        model = separable_model(data.points, data.objective)
+        kind = "separable"
+    else:
+        data = frontier_data(network, space, tech, metric, progress, workers)
+        model = frontier_model(data)
+        kind = "frontier"
+    return BuiltModel(kind=kind, data=data, model=model, build_s=time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    """One point of the energy-delay frontier: hardware, the branch count per distinct layer, totals."""
+
+    point: int
+    hardware: HardwarePoint
+    branch_counts: np.ndarray
+    energy_j: float
+    delay_cycles: float
+
+
+def _frontier_point(built: BuiltModel) -> FrontierPoint:
+    data: FrontierData = built.data
+    n = chosen_point(built.model)
+    counts = chosen_branch_counts(built.model, data.counts.size, len(BRANCHES))
+    with np.errstate(invalid="ignore"):
+        energy = float(np.sum(np.where(counts > 0, counts * data.energy_j[..., n], 0.0)))
+        delay = float(np.sum(np.where(counts > 0, counts * data.delay_cycles[..., n], 0.0)))
+    return FrontierPoint(point=n, hardware=data.points.hardware(n), branch_counts=counts, energy_j=energy,
+                         delay_cycles=delay)
+
+
+def _solve_limited(built: BuiltModel, driver: HighsDriver, delay_limit_cycles: float, deadline: float | None):
+    """min E s.t. D <= limit: (frontier point or None if infeasible, proven energy floor in J, result)."""
+    scale = built.model.scale
+    built.model.delay_limit.set_value(
+        NO_LIMIT if math.isinf(delay_limit_cycles) else delay_limit_cycles / scale.delay_cycles)
+    remaining = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+    result = driver.solve(built.model, remaining)
+    if result.status == "infeasible":
+        return None, math.inf, result
+    if not result.has_solution:
+        raise SolverFailure(f"HiGHS found no solution within the delay limit {delay_limit_cycles:.6g}: "
+                            f"{result.status} (raise --time-limit)")
+    floor = (result.bound if result.bound is not None else 0.0) * scale.energy_j
+    return _frontier_point(built), min(floor, result.objective * scale.energy_j), result
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    best: FrontierPoint
+    objective: float
+    bound: float
+    proven: bool
+    solves: int
+    solve_s: float
+
+
+def product_search(built: BuiltModel, metric: str, driver: HighsDriver,
+                   time_limit_s: float | None = None) -> SearchOutcome:
+    """The least E^a D^b on the frontier (see the module docstring)."""
+    check_metric(metric)
+    data: FrontierData = built.data
+    deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
+    solves, solve_s, proven = 0, 0.0, True
+
+    def run(limit):
+        nonlocal solves, solve_s, proven
+        point, floor, result = _solve_limited(built, driver, limit, deadline)
+        solves += 1
+        solve_s += result.solve_s
+        proven &= result.status in ("optimal", "infeasible")
+        return point, floor
+
+    best, _ = run(math.inf)
+    if best is None:
+        raise SolverFailure("the frontier model is infeasible (no point can run every layer)")
+    best_value = float(metric_value(best.energy_j, best.delay_cycles, metric))
+    floor_delay = data.delay_floor_cycles
+    heap = [(float(metric_value(best.energy_j, floor_delay, metric)), floor_delay, best.delay_cycles,
+             best.energy_j)]
+    while heap:
+        lower, lo, hi, e_floor = heap[0]
+        if lower >= best_value * (1 - 1e-12) or hi <= lo:
+            heapq.heappop(heap)
+            continue
+        if deadline is not None and time.perf_counter() >= deadline:
+            proven = False
+            break
+        heapq.heappop(heap)
+        narrow = hi - lo <= NARROW * hi
+        eps = hi * (1 - SWEEP_STEP) if narrow else 0.5 * (lo + hi)
+        point, floor = run(eps)
+        if not narrow:
+            heapq.heappush(heap, (float(metric_value(e_floor, eps, metric)), eps, hi, e_floor))
+        if point is None or point.delay_cycles >= hi:
+            continue
+        value = float(metric_value(point.energy_j, point.delay_cycles, metric))
+        if value < best_value:
+            best, best_value = point, value
+        heapq.heappush(heap, (float(metric_value(floor, lo, metric)), lo, point.delay_cycles, floor))
+    bound = min([best_value] + [entry[0] for entry in heap if entry[2] > entry[1]])
+    return SearchOutcome(best=best, objective=best_value, bound=bound, proven=proven, solves=solves,
+                         solve_s=solve_s)
+
+
+def _layer_branches(network: Network, data: FrontierData, counts: np.ndarray) -> tuple[str, ...]:
+    """Spread each distinct layer's branch counts over its occurrences, in branch order."""
+    from deepopt_mip.formulation.grid_sums import distinct_layers
+    index = {key: l for l, (key, _) in enumerate(distinct_layers(network))}
+    left = counts.copy()
+    out = []
+    for layer in network.layers:
+        l = index[replace(layer, name="-")]
+        b = int(np.flatnonzero(left[l] > 0)[0])
+        left[l, b] -= 1
+        out.append(BRANCHES[b])
+    return tuple(out)
+
+
+def solve_built(built: BuiltModel, network: Network, tech: Technology, metric: str, aggregate: str,
+                options: MipOptions | None = None) -> Solution:
+    """Solve a built model and describe the optimum as a :class:`Solution`."""
+    options = options or MipOptions()
+    driver = HighsDriver(options)
+    if built.kind == "separable":
+        data: SeparableData = built.data
+        result = driver.solve_or_fail(built.model, f"{metric} of {network.name}")
+        n = chosen_point(built.model)
+        hardware = data.points.hardware(n)
+        evaluation = evaluate_point(network, hardware, tech, metric, aggregate)
+        schedule = evaluation.los
+        branches = tuple(BRANCHES[i] for i in schedule.branch_index)
+        status, solve_s = result.status, result.solve_s
+        bound = None if result.bound is None else result.bound * built.model.scale
+        objective = schedule.objective
+    else:
+        data: FrontierData = built.data
+        outcome = product_search(built, metric, driver, options.time_limit_s)
+        n = outcome.best.point
+        hardware = outcome.best.hardware
+        evaluation = evaluate_point(network, hardware, tech, metric, aggregate)
+        branches = _layer_branches(network, data, outcome.best.branch_counts)
+        status = "optimal" if outcome.proven else "time limit"
+        solve_s, bound = outcome.solve_s, outcome.bound
+        objective = None
+    index = [BRANCHES.index(x) for x in branches]
+    layer_e = tuple(float(evaluation.tables.energy_j[l, i]) for l, i in enumerate(index))
+    layer_d = tuple(float(evaluation.tables.delay_cycles[l, i]) for l, i in enumerate(index))
+    energy, delay = float(np.sum(layer_e)), float(np.sum(layer_d))
+    if objective is None:
+        objective = float(metric_value(energy, delay, metric))
+    gap = 0.0 if bound is None else max(0.0, objective - bound) / abs(objective)
+    if status != "optimal" and bound is None:
+        gap = math.inf
+    return Solution(
+        network=network.name, metric=metric, aggregate=aggregate, hardware=hardware,
+        area_mm2=float(data.points.area_um2[n]) / UM2_PER_MM2, objective=objective, energy_j=energy,
+        delay_cycles=delay, layer_names=tuple(layer.name for layer in network.layers), branches=branches,
+        layer_energy_j=layer_e, layer_delay_cycles=layer_d, solver="mip", status=status,
+        wall_s=built.build_s + solve_s, gap=gap, best_bound=bound, build_s=built.build_s, solve_s=solve_s,
+        points=data.points.grid_points)
+
+
+def mip_allocate(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
+                 options: MipOptions | None = None, progress: Progress | None = None,
+                 workers: int | None = None) -> Solution:
+    """The optimum of ``metric`` over ``space`` by MIP (build, then solve)."""
+    built = build(network, space, tech, metric, aggregate, progress, workers)
+    return solve_built(built, network, tech, metric, aggregate, options)
+
+
+def mip_frontier(network: Network, space: HardwareSpace, tech: Technology, options: MipOptions | None = None,
+                 progress: Progress | None = None, workers: int | None = None, max_points: int | None = None,
+                 on_point=None) -> tuple[list[FrontierPoint], BuiltModel, float]:
+    """Points of the exact energy-delay frontier, least energy first, by epsilon-constraint solves.
+
+    ``max_points`` None: the whole frontier (eps = the last point's delay less
+    a relative 1e-7, until nothing is left). Otherwise at most that many
+    frontier points, from delay limits spread evenly between the least-energy
+    point's delay and the least delay of the grid (both ends included).
+    Returns (points, the built model, total solve seconds); ``on_point`` is
+    called with each point as it is found.
+    """
+    if max_points is not None and max_points < 2:
+        raise ValueError(f"a frontier needs at least 2 points, got {max_points}")
+    options = options or MipOptions()
+    start = time.perf_counter()
+    data = frontier_data(network, space, tech, None, progress, workers)
+    built = BuiltModel(kind="frontier", data=data, model=frontier_model(data), build_s=time.perf_counter() - start)
+    driver = HighsDriver(options)
+    deadline = None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s
+    points: list[FrontierPoint] = []
+    solve_s = 0.0
+
+    def solve_at(limit: float) -> FrontierPoint | None:
+        nonlocal solve_s
+        point, _, result = _solve_limited(built, driver, limit, deadline)
+        solve_s += result.solve_s
+        if point is not None and result.status != "optimal":
+            raise SolverFailure(f"the frontier sweep stopped after {len(points)} points: {result.status} "
+                                f"(raise --time-limit)")
+        if point is not None and not any(p.delay_cycles == point.delay_cycles for p in points):
+            points.append(point)
+            if on_point:
+                on_point(point)
+        return point
+
+    first = solve_at(math.inf)
+    if first is None:
+        raise SolverFailure("the frontier model is infeasible (no point can run every layer)")
+    if max_points is None:
+        last = first
+        while last is not None:
+            last = solve_at(last.delay_cycles * (1 - SWEEP_STEP))
+    else:
+        top, bottom = first.delay_cycles, data.delay_floor_cycles
+        for limit in np.linspace(top, bottom, max_points)[1:]:
+            solve_at(max(limit, bottom))
+    points.sort(key=lambda p: (p.energy_j, p.delay_cycles))
+    return points, built, solve_s
