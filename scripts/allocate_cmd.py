@@ -21,7 +21,8 @@ def hardware_dict(hw) -> dict:
 def solution_payload(sol: Solution) -> dict:
     solver = {"name": sol.solver, "status": sol.status, "wall_s": round(sol.wall_s, 3)}
     if sol.solver != "enumerate":
-        solver.update({"gap": sol.gap, "build_s": round(sol.build_s, 3), "solve_s": round(sol.solve_s, 3)})
+        solver.update({"gap": sol.gap, "best_bound": sol.best_bound, "build_s": round(sol.build_s, 3),
+                       "solve_s": round(sol.solve_s, 3)})
     return {
         "network": sol.network,
         "hardware": hardware_dict(sol.hardware),
@@ -56,7 +57,8 @@ def print_solution(sol: Solution) -> None:
           f"area {sol.area_mm2:.3f} mm^2")
     print(f"objective {sol.objective:.6g}   E = {sol.energy_j * 1e3:.5g} mJ, D = {sol.delay_cycles:,.0f} cycles")
     print(f"solver    {sol.solver}: {sol.status}, {sol.points:,} points, {sol.wall_s:.2f} s"
-          + (f", gap {sol.gap:.2e}" if sol.solver != "enumerate" else ""))
+          + (f" (build {sol.build_s:.2f} s, solve {sol.solve_s:.2f} s), gap {sol.gap:.2e}"
+             if sol.solver != "enumerate" else ""))
     if sol.worst is not None:
         print(f"worst     {sol.worst.hardware.rows}x{sol.worst.hardware.cols}, SRAM "
               f"{sol.worst.hardware.fsram_kb:g}/{sol.worst.hardware.isram_kb:g}/{sol.worst.hardware.psram_kb:g} kB: "
@@ -71,8 +73,8 @@ def print_solution(sol: Solution) -> None:
         print(f"{n:<28}{b:>8}{e * 1e6:>14.5g}{d:>16.0f}")
 
 
-def manifest(sol: Solution, network, space, tech, version: str) -> dict:
-    return {
+def manifest(sol: Solution, network, space, tech, version: str, options=None) -> dict:
+    out = {
         "deepopt_mip_version": version,
         "network": {"name": network.name, "source": network.source},
         "space": {"name": space.name, "source": space.source, "sha256": space.sha256,
@@ -80,9 +82,13 @@ def manifest(sol: Solution, network, space, tech, version: str) -> dict:
         "technology": {"name": tech.name, "source": tech.source_path, "sha256": tech.sha256},
         "metric": sol.metric, "aggregate": sol.aggregate, "solver": sol.solver,
     }
+    if options is not None:
+        out["solver_options"] = {"time_limit_s": options.time_limit_s, "mip_gap": options.mip_gap,
+                                 "threads": options.threads}
+    return out
 
 
-def write_outputs(sol: Solution, out_dir, json_path, network, space, tech, version: str) -> None:
+def write_outputs(sol: Solution, out_dir, json_path, network, space, tech, version: str, options=None) -> None:
     payload = solution_payload(sol)
     if json_path:
         write_json(json_path, payload)
@@ -93,4 +99,5 @@ def write_outputs(sol: Solution, out_dir, json_path, network, space, tech, versi
         atomic_write_text(out / "solution.yaml", yaml.safe_dump(json_safe(stable), sort_keys=False))
         write_csv(out / "layers.csv", pd.DataFrame(payload["layers"]))
         atomic_write_text(out / "manifest.yaml",
-                          yaml.safe_dump(json_safe(manifest(sol, network, space, tech, version)), sort_keys=False))
+                          yaml.safe_dump(json_safe(manifest(sol, network, space, tech, version, options)),
+                                         sort_keys=False))

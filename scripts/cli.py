@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.metrics import AGGREGATIONS, METRIC_EXPONENTS, check_aggregate, check_metric
+from deepopt_mip.solvers.solution import SolverFailure
 
 DEFAULT_NETWORK = "googlenet-v1"
 DEFAULT_ARRAY = "32x64"
@@ -29,6 +30,52 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         raise InputError(message)
+
+
+def add_problem_args(parser, metric: bool = True) -> None:
+    """Network, space, technology (and metric and aggregation) options shared by the space commands."""
+    parser.add_argument("--network", default=DEFAULT_NETWORK,
+                        help=f"built-in name, CSV or ONNX file (default {DEFAULT_NETWORK})")
+    parser.add_argument("--batch", type=int, default=None, help=BATCH_HELP)
+    parser.add_argument("--space", default="deepopt-16mm2", help="built-in space name or YAML file (default deepopt-16mm2)")
+    parser.add_argument("--area-mm2", type=float, default=None, help="override the space's area budget (mm^2)")
+    parser.add_argument("--tech", default=None, help="technology YAML file (default: the built-in 65 nm file)")
+    if metric:
+        parser.add_argument("--metric", default="edp", help=f"one of {', '.join(METRIC_EXPONENTS)} (default edp)")
+        parser.add_argument("--aggregate", default="network",
+                            help=f"one of {', '.join(AGGREGATIONS)} (default network)")
+
+
+def add_mip_args(parser) -> None:
+    parser.add_argument("--time-limit", type=float, default=None, metavar="S",
+                        help="MIP: wall-clock limit in seconds for the solves (default none)")
+    parser.add_argument("--mip-gap", type=float, default=None, metavar="G",
+                        help="MIP: relative optimality gap at which HiGHS stops (default 1e-9)")
+    parser.add_argument("--threads", type=int, default=None, help="MIP: HiGHS threads (default: HiGHS's choice)")
+
+
+def mip_options(args):
+    from deepopt_mip.solvers.highs_driver import DEFAULT_MIP_GAP, MipOptions
+    try:
+        return MipOptions(time_limit_s=args.time_limit,
+                          mip_gap=DEFAULT_MIP_GAP if args.mip_gap is None else args.mip_gap, threads=args.threads)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def load_problem(args):
+    """(technology, space, network) from the shared options."""
+    from deepopt_mip.formulation.spaces import load_space
+    from deepopt_mip.formulation.technology import load_technology
+
+    if getattr(args, "metric", None) is not None:
+        check_metric(args.metric)
+        check_aggregate(args.aggregate)
+    tech = load_technology(args.tech)
+    space = load_space(args.space, tech)
+    if args.area_mm2 is not None:
+        space = space.with_budget(args.area_mm2)
+    return tech, space, load_network_cli(args.network, args.batch, args.quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,19 +106,28 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true", help="print nothing (with --json/--csv)")
 
     al = sub.add_parser("allocate", help="optimal hardware point of a space and its per-layer schedule")
-    al.add_argument("--network", default=DEFAULT_NETWORK, help=f"built-in name, CSV or ONNX file (default {DEFAULT_NETWORK})")
-    al.add_argument("--batch", type=int, default=None, help=BATCH_HELP)
-    al.add_argument("--space", default="deepopt-16mm2", help="built-in space name or YAML file (default deepopt-16mm2)")
-    al.add_argument("--area-mm2", type=float, default=None, help="override the space's area budget (mm^2)")
-    al.add_argument("--tech", default=None, help="technology YAML file (default: the built-in 65 nm file)")
-    al.add_argument("--metric", default="edp", help=f"one of {', '.join(METRIC_EXPONENTS)} (default edp)")
-    al.add_argument("--aggregate", default="network", help=f"one of {', '.join(AGGREGATIONS)} (default network)")
-    al.add_argument("--solver", default="enumerate", help="enumerate (default)")
-    al.add_argument("--top-k", type=int, default=5, help="runners-up to report (default 5)")
+    add_problem_args(al)
+    al.add_argument("--solver", default="enumerate", help="enumerate (default) or mip")
+    add_mip_args(al)
+    al.add_argument("--top-k", type=int, default=5, help="runners-up to report (default 5; enumeration only)")
     al.add_argument("--json", metavar="FILE", help="write the solution as JSON")
     al.add_argument("--out", metavar="DIR", help="write solution.json/.yaml, layers.csv and manifest.yaml")
     al.add_argument("--scalesim", metavar="DIR", help="write SCALE-Sim config and topology files for the optimum")
     al.add_argument("--quiet", action="store_true", help="no progress and no table")
+
+    co = sub.add_parser("compare", help="solve one allocation by MIP and by enumeration; exit 0 only if they agree")
+    add_problem_args(co)
+    add_mip_args(co)
+    co.add_argument("--json", metavar="FILE", help="write both solutions and the agreement as JSON")
+    co.add_argument("--quiet", action="store_true", help="no progress")
+
+    pa = sub.add_parser("pareto", help="the exact energy-delay frontier of a space by epsilon-constraint MIPs")
+    add_problem_args(pa, metric=False)
+    add_mip_args(pa)
+    pa.add_argument("--points", default="30",
+                    help="frontier points to compute: a number (delay limits spread evenly, default 30) or 'all'")
+    pa.add_argument("--out", metavar="DIR", required=True, help="write frontier.csv, frontier.png and manifest.yaml")
+    pa.add_argument("--quiet", action="store_true", help="no progress and no table")
 
     rp = sub.add_parser("reproduce", help="the paper's Table 3, Fig. 9, Table 4 and Table 5 (CSV, Markdown, PNG)")
     rp.add_argument("--out", required=True, metavar="DIR", help="folder for the tables and plots")
@@ -142,35 +198,56 @@ def run_evaluate(args) -> int:
 
 
 def run_allocate(args) -> int:
-    from deepopt_mip.formulation.spaces import load_space
-    from deepopt_mip.formulation.technology import load_technology
     from deepopt_mip.scripts.allocate_cmd import print_solution, write_outputs
     from deepopt_mip.scripts.progress import ProgressLine
-    from deepopt_mip.solvers.enumeration import enumerate_space
 
-    check_metric(args.metric)
-    check_aggregate(args.aggregate)
-    if args.solver != "enumerate":
-        raise InputError(f"unknown solver {args.solver!r}: choose enumerate")
+    if args.solver not in ("enumerate", "mip"):
+        raise InputError(f"unknown solver {args.solver!r}: choose enumerate or mip")
     if args.top_k < 0:
         raise InputError(f"--top-k must be >= 0, got {args.top_k}")
-    tech = load_technology(args.tech)
-    space = load_space(args.space, tech)
-    if args.area_mm2 is not None:
-        space = space.with_budget(args.area_mm2)
-    network = load_network_cli(args.network, args.batch, args.quiet)
-    progress = ProgressLine(f"enumerating {space.name}", quiet=args.quiet)
+    options = mip_options(args) if args.solver == "mip" else None
+    tech, space, network = load_problem(args)
+    verb = "enumerating" if args.solver == "enumerate" else "building the MIP over"
+    progress = ProgressLine(f"{verb} {space.name}", quiet=args.quiet)
     try:
-        solution = enumerate_space(network, space, tech, args.metric, args.aggregate, args.top_k, progress)
+        if args.solver == "enumerate":
+            from deepopt_mip.solvers.enumeration import enumerate_space
+            solution = enumerate_space(network, space, tech, args.metric, args.aggregate, args.top_k, progress)
+        else:
+            from deepopt_mip.solvers.mip import mip_allocate
+            solution = mip_allocate(network, space, tech, args.metric, args.aggregate, options, progress)
     finally:
         progress.close()
     if not args.quiet:
         print_solution(solution)
-    write_outputs(solution, args.out, args.json, network, space, tech, package_version())
+    write_outputs(solution, args.out, args.json, network, space, tech, package_version(), options)
     if args.scalesim:
         from deepopt_mip.scripts.scalesim_export import export_scalesim
         export_scalesim(args.scalesim, network, solution.hardware, solution.branches, tech)
     return 0
+
+
+def run_compare(args) -> int:
+    from deepopt_mip.scripts.compare_cmd import run
+    options = mip_options(args)
+    tech, space, network = load_problem(args)
+    return run(network, space, tech, args.metric, args.aggregate, options, args.json, args.quiet)
+
+
+def run_pareto(args) -> int:
+    from deepopt_mip.scripts.pareto_cmd import run
+    if args.points == "all":
+        points = None
+    else:
+        try:
+            points = int(args.points)
+        except ValueError:
+            raise InputError(f"--points must be a whole number or 'all', got {args.points!r}") from None
+        if points < 2:
+            raise InputError(f"--points must be at least 2, got {points}")
+    options = mip_options(args)
+    tech, space, network = load_problem(args)
+    return run(network, space, tech, options, points, args.out, args.quiet, package_version())
 
 
 def run_reproduce(args) -> int:
@@ -183,8 +260,8 @@ def run_validate(args) -> int:
     return run(args.reference, args.json)
 
 
-COMMANDS = {"networks": run_networks, "evaluate": run_evaluate, "allocate": run_allocate, "reproduce": run_reproduce,
-            "validate": run_validate}
+COMMANDS = {"networks": run_networks, "evaluate": run_evaluate, "allocate": run_allocate, "compare": run_compare,
+            "pareto": run_pareto, "reproduce": run_reproduce, "validate": run_validate}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"deepopt-mip: error: {exc}", file=sys.stderr)
         return 2
+    except SolverFailure as exc:
+        print(f"deepopt-mip: solver failed: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("deepopt-mip: interrupted", file=sys.stderr)
         return 130
