@@ -1,0 +1,100 @@
+"""The MIP commands: allocate --solver mip, compare and pareto (outputs, exit codes, errors)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from deepopt_mip.formulation.networks import load_network
+from deepopt_mip.formulation.spaces import load_space
+from deepopt_mip.formulation.technology import load_technology
+from deepopt_mip.scripts.cli import main
+from deepopt_mip.solvers.evaluation import evaluate_point
+
+SMALL = ["--network", "alexnet", "--area-mm2", "4"]
+"""deepopt-16mm2 cut to 4 mm^2: 3,712 points, seconds per solve."""
+
+
+def test_allocate_mip_json_has_solver_fields_and_matches_enumeration(tmp_path):
+    mip, enum = tmp_path / "mip.json", tmp_path / "enum.json"
+    assert main(["allocate", *SMALL, "--metric", "edp", "--solver", "mip", "--json", str(mip), "--quiet"]) == 0
+    assert main(["allocate", *SMALL, "--metric", "edp", "--json", str(enum), "--quiet"]) == 0
+    got, want = json.loads(mip.read_text()), json.loads(enum.read_text())
+    assert got["solver"]["name"] == "mip" and got["solver"]["status"] == "optimal"
+    assert {"gap", "build_s", "solve_s", "best_bound"} <= set(got["solver"])
+    assert got["solver"]["gap"] <= 1e-6
+    assert got["objective"] == pytest.approx(want["objective"], rel=1e-6)
+    layers = got["layers"]
+    assert sum(x["energy_j"] for x in layers) == pytest.approx(got["energy_j"], rel=1e-12)
+    assert sum(x["delay_cycles"] for x in layers) == pytest.approx(got["delay_cycles"], rel=1e-12)
+
+
+def test_allocate_mip_out_records_solver_options(tmp_path):
+    assert main(["allocate", *SMALL, "--metric", "energy", "--solver", "mip", "--mip-gap", "1e-7",
+                 "--time-limit", "120", "--out", str(tmp_path), "--quiet"]) == 0
+    manifest = yaml.safe_load((tmp_path / "manifest.yaml").read_text())
+    assert manifest["solver"] == "mip"
+    assert manifest["solver_options"] == {"time_limit_s": 120.0, "mip_gap": 1e-7, "threads": None}
+
+
+def test_compare_agrees_and_exits_zero(tmp_path, capsys):
+    out = tmp_path / "compare.json"
+    assert main(["compare", *SMALL, "--metric", "delay", "--json", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "AGREE" in text and "mip" in text and "enumerate" in text
+    result = json.loads(out.read_text())
+    assert result["agree"] is True and result["relative_difference"] <= 1e-6
+    assert result["solvers"]["mip"]["objective"] == pytest.approx(result["solvers"]["enumerate"]["objective"],
+                                                                  rel=1e-6)
+
+
+def test_compare_exits_one_when_the_solvers_disagree(monkeypatch, capsys):
+    import deepopt_mip.scripts.compare_cmd as compare_cmd
+    real = compare_cmd.mip_allocate
+
+    def off_by_a_little(*args, **kwargs):
+        from dataclasses import replace
+        sol = real(*args, **kwargs)
+        return replace(sol, objective=sol.objective * (1 + 1e-5))
+
+    monkeypatch.setattr(compare_cmd, "mip_allocate", off_by_a_little)
+    assert main(["compare", *SMALL, "--metric", "energy", "--quiet"]) == 1
+    assert "DISAGREE" in capsys.readouterr().out
+
+
+def test_pareto_writes_a_nondominated_frontier_with_the_edp_optimum(tmp_path):
+    assert main(["pareto", *SMALL, "--points", "all", "--out", str(tmp_path), "--quiet"]) == 0
+    frame = pd.read_csv(tmp_path / "frontier.csv")
+    assert (tmp_path / "frontier.png").stat().st_size > 0
+    manifest = yaml.safe_load((tmp_path / "manifest.yaml").read_text())
+    assert manifest["frontier_points"] == len(frame) >= 2
+    energy, delay = frame["energy_j"].to_numpy(), frame["delay_cycles"].to_numpy()
+    for n in range(len(frame)):
+        others = np.arange(len(frame)) != n
+        assert not np.any((energy[others] <= energy[n]) & (delay[others] <= delay[n])), "a dominated row"
+    best = frame[frame["edp_optimal"]]
+    assert len(best) == 1
+    assert best["edp_j_cycles"].iloc[0] == pytest.approx((energy * delay).min(), rel=1e-12)
+    tech = load_technology()
+    space = load_space("deepopt-16mm2", tech).with_budget(4)
+    row = best.iloc[0]
+    hw = space.hardware_point(row["J"], row["K"], row["fsram_kb"], row["isram_kb"], row["psram_kb"])
+    los = evaluate_point(load_network("alexnet"), hw, tech, "edp", "network").los
+    assert los.objective == pytest.approx(row["edp_j_cycles"], rel=1e-9)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["pareto", "--points", "1", "--out", "x"], "--points must be at least 2"),
+    (["pareto", "--points", "many", "--out", "x"], "--points must be a whole number"),
+    (["allocate", "--solver", "mip", "--time-limit", "-1"], "time limit must be a positive"),
+    (["allocate", "--solver", "mip", "--mip-gap", "1.5"], "MIP gap must be in"),
+    (["compare", "--threads", "0"], "threads must be at least 1"),
+    (["allocate", "--solver", "cplex"], "unknown solver"),
+    (["allocate", "--solver", "mip", "--area-mm2", "0.01"], "area budget"),
+])
+def test_bad_mip_options_give_one_line_and_status_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
