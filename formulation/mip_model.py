@@ -38,8 +38,8 @@ import numpy as np
 import pyomo.environ as pyo
 
 from deepopt_mip.formulation.mip_points import FrontierData, PointSet
+from deepopt_mip.formulation.spaces import UM2_PER_MM2
 
-UM2_PER_MM2 = 1e6
 NO_LIMIT = 1e9
 """The scaled delay limit that means "none" (scaled delays are of order 1)."""
 

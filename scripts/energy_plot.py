@@ -9,12 +9,11 @@ to a temporary name and renamed, so it is never half-written.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.scripts.output import save_figure
 
 MATPLOTLIB_MISSING = "--plot needs matplotlib: pip install 'deepopt-mip[plot]'"
 PARTS = (("mac_j", "MAC", "#4c72b0"), ("rf_j", "register file", "#55a868"), ("sram_j", "SRAM", "#dd8452"),
@@ -82,17 +81,8 @@ def plot_energy_breakdown(path, network, hardware, tables, branches, title: str 
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     fig.tight_layout()
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=directory)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        save_figure(fig, path, metadata={"Software": None})
     finally:
         plt.close(fig)
     return path

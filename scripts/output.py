@@ -45,3 +45,20 @@ def write_json(path: str | Path, payload: dict) -> None:
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
     atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def save_figure(fig, path: str | Path, **savefig_kwargs) -> Path:
+    """Save a matplotlib figure as PNG atomically (temp file in the same directory, then rename)."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=directory)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", **savefig_kwargs)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

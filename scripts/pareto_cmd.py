@@ -11,8 +11,6 @@ frontier points are computed.
 from __future__ import annotations
 
 import sys
-import tempfile
-import os
 import time
 from pathlib import Path
 
@@ -22,14 +20,13 @@ import yaml
 
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.formulation.spaces import UM2_PER_MM2
 from deepopt_mip.scripts.energy_plot import require_matplotlib
-from deepopt_mip.scripts.output import atomic_write_text, json_safe, write_csv
+from deepopt_mip.scripts.output import atomic_write_text, json_safe, save_figure, write_csv
 from deepopt_mip.scripts.progress import ProgressLine
 from deepopt_mip.solvers.evaluation import evaluate_point
 from deepopt_mip.solvers.highs_driver import HighsDriver
 from deepopt_mip.solvers.mip import mip_frontier, product_search
-
-UM2_PER_MM2 = 1e6
 
 
 def branch_mix(counts: np.ndarray) -> str:
@@ -71,15 +68,10 @@ def plot_frontier(path: Path, frame: pd.DataFrame, best, fixed_name: str, fixed,
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(handle)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        save_figure(fig, path, dpi=120)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def run(network, space, tech, options, max_points, out_dir, quiet, version) -> int:

@@ -26,7 +26,7 @@ from deepopt_mip.formulation.metrics import METRIC_EXPONENTS
 from deepopt_mip.formulation.networks import BUILTIN_NETWORKS, load_network
 from deepopt_mip.formulation.spaces import load_space
 from deepopt_mip.formulation.technology import load_technology
-from deepopt_mip.scripts.output import atomic_write_text, write_csv
+from deepopt_mip.scripts.output import atomic_write_text, save_figure, write_csv
 from deepopt_mip.solvers.enumeration import enumerate_space
 from deepopt_mip.solvers.evaluation import evaluate_point
 
@@ -109,10 +109,10 @@ def _plot(path: Path, draw) -> bool:
     except ImportError:
         return False
     fig = draw(plt)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        save_figure(fig, path, dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return True
 
 

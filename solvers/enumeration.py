@@ -37,13 +37,12 @@ from deepopt_mip.formulation.grid_sums import Progress, grid_sums, is_separable
 from deepopt_mip.formulation.hardware import array_hardware
 from deepopt_mip.formulation.metrics import check_aggregate, check_metric, metric_value
 from deepopt_mip.formulation.networks import Network
-from deepopt_mip.formulation.spaces import HardwareSpace, grid_point, infeasible_budget_message
+from deepopt_mip.formulation.spaces import UM2_PER_MM2, HardwareSpace, grid_point, infeasible_budget_message
 from deepopt_mip.formulation.technology import Technology
 from deepopt_mip.solvers.evaluation import evaluate_point
 from deepopt_mip.solvers.schedule import pareto_schedule
 from deepopt_mip.solvers.solution import RankedPoint, Solution
 
-UM2_PER_MM2 = 1e6
 
 
 def grid_bounds(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,

@@ -28,20 +28,19 @@ import numpy as np
 import pyomo.environ as pyo
 
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
-from deepopt_mip.formulation.grid_sums import Progress, is_separable
+from deepopt_mip.formulation.grid_sums import Progress, distinct_layers, is_separable
 from deepopt_mip.formulation.hardware import HardwarePoint
 from deepopt_mip.formulation.metrics import check_aggregate, check_metric, metric_value
 from deepopt_mip.formulation.mip_model import (NO_LIMIT, chosen_branch_counts, chosen_point, frontier_model,
                                                separable_model)
 from deepopt_mip.formulation.mip_points import FrontierData, SeparableData, frontier_data, separable_data
 from deepopt_mip.formulation.networks import Network
-from deepopt_mip.formulation.spaces import HardwareSpace
+from deepopt_mip.formulation.spaces import UM2_PER_MM2, HardwareSpace
 from deepopt_mip.formulation.technology import Technology
 from deepopt_mip.solvers.evaluation import evaluate_point
 from deepopt_mip.solvers.highs_driver import HighsDriver, MipOptions, SolverFailure
 from deepopt_mip.solvers.solution import Solution
 
-UM2_PER_MM2 = 1e6
 SWEEP_STEP = 1e-7
 """Relative decrease of the delay limit below the last frontier point's delay (well above HiGHS's 1e-9
 feasibility tolerance, so the same point is never returned twice)."""
@@ -174,7 +173,6 @@ def product_search(built: BuiltModel, metric: str, driver: HighsDriver,
 
 def _layer_branches(network: Network, data: FrontierData, counts: np.ndarray) -> tuple[str, ...]:
     """Spread each distinct layer's branch counts over its occurrences, in branch order."""
-    from deepopt_mip.formulation.grid_sums import distinct_layers
     index = {key: l for l, (key, _) in enumerate(distinct_layers(network))}
     left = counts.copy()
     out = []
