@@ -98,3 +98,11 @@ def test_bad_mip_options_give_one_line_and_status_2(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+    proc = subprocess.run(f"{sys.executable} -m deepopt_mip.scripts.cli evaluate | head -1", shell=True,
+                          capture_output=True, text=True)
+    assert proc.stdout.startswith("network") and "Traceback" not in proc.stderr
