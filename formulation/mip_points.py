@@ -28,10 +28,11 @@ import numpy as np
 from deepopt_mip.formulation.costmodel.network_cost import cost_tables
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.grid_sums import Progress, distinct_layers, grid_sums, is_separable
-from deepopt_mip.formulation.hardware import HardwarePoint, array_hardware
+from deepopt_mip.formulation.hardware import HardwarePoint
 from deepopt_mip.formulation.metrics import metric_value
 from deepopt_mip.formulation.networks import Network
-from deepopt_mip.formulation.spaces import HardwareSpace, grid_point, grid_shape, infeasible_budget_message
+from deepopt_mip.formulation.spaces import (HardwareSpace, grid_point, grid_shape, infeasible_budget_message,
+                                           points_hardware)
 from deepopt_mip.formulation.technology import Technology
 
 
@@ -150,11 +151,5 @@ def frontier_data(network: Network, space: HardwareSpace, tech: Technology, metr
 
 def point_tables(layers, points: PointSet, tech: Technology) -> tuple[np.ndarray, np.ndarray]:
     """Energy (J) and delay (cycles) of every layer and branch on every point: arrays [L, B, n]."""
-    hw = [points.hardware(n) for n in range(points.size)]
-    arrays = array_hardware(
-        np.array([h.rows for h in hw], float), np.array([h.cols for h in hw], float),
-        np.array([h.fsram_kb for h in hw]), np.array([h.isram_kb for h in hw]), np.array([h.psram_kb for h in hw]),
-        bits_filter=points.space.bits_filter, bits_ifmap=points.space.bits_ifmap, bits_psum=points.space.bits_psum,
-        dram_bw_bits_per_cycle=points.space.dram_bw_bits_per_cycle, dram_block_bits=points.space.dram_block_bits)
-    tables = cost_tables(layers, arrays, tech)
+    tables = cost_tables(layers, points_hardware(points.space, points.flat_index), tech)
     return tables.energy_j, tables.delay_cycles

@@ -343,6 +343,19 @@ def grid_point(space: HardwareSpace, flat_index: int) -> HardwarePoint:
     return space.hardware_point(rows[a], cols[a], fsram[b], isram[c], psram[d])
 
 
+def points_hardware(space: HardwareSpace, flat_indices) -> ArrayHardware:
+    """The hardware of the listed grid points (flat indices) as 1-D arrays, for one vectorised evaluation."""
+    from deepopt_mip.formulation.hardware import array_hardware
+
+    points = [grid_point(space, int(i)) for i in flat_indices]
+    return array_hardware(
+        np.array([p.rows for p in points], float), np.array([p.cols for p in points], float),
+        np.array([p.fsram_kb for p in points]), np.array([p.isram_kb for p in points]),
+        np.array([p.psram_kb for p in points]), bits_filter=space.bits_filter, bits_ifmap=space.bits_ifmap,
+        bits_psum=space.bits_psum, dram_bw_bits_per_cycle=space.dram_bw_bits_per_cycle,
+        dram_block_bits=space.dram_block_bits)
+
+
 def infeasible_budget_message(space: HardwareSpace) -> str:
     """Why no point fits, with the smallest area any point of the space's axes needs.
 

@@ -34,10 +34,10 @@ from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.costmodel.network_cost import cost_tables
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.grid_sums import Progress, grid_sums, is_separable
-from deepopt_mip.formulation.hardware import array_hardware
 from deepopt_mip.formulation.metrics import check_aggregate, check_metric, metric_value
 from deepopt_mip.formulation.networks import Network
-from deepopt_mip.formulation.spaces import UM2_PER_MM2, HardwareSpace, grid_point, infeasible_budget_message
+from deepopt_mip.formulation.spaces import (UM2_PER_MM2, HardwareSpace, grid_point, infeasible_budget_message,
+                                           points_hardware)
 from deepopt_mip.formulation.technology import Technology
 from deepopt_mip.solvers.evaluation import evaluate_point
 from deepopt_mip.solvers.schedule import pareto_schedule
@@ -70,16 +70,9 @@ def grid_bounds(network: Network, space: HardwareSpace, tech: Technology, metric
 def _exact_objectives(network: Network, space: HardwareSpace, tech: Technology, metric: str,
                       flat_indices: np.ndarray) -> np.ndarray:
     """Exact network-aggregated optimum of each listed grid point (Pareto merge per point)."""
-    points = [grid_point(space, int(i)) for i in flat_indices]
-    hw = array_hardware(
-        np.array([p.rows for p in points], float), np.array([p.cols for p in points], float),
-        np.array([p.fsram_kb for p in points]), np.array([p.isram_kb for p in points]),
-        np.array([p.psram_kb for p in points]), bits_filter=space.bits_filter, bits_ifmap=space.bits_ifmap,
-        bits_psum=space.bits_psum, dram_bw_bits_per_cycle=space.dram_bw_bits_per_cycle,
-        dram_block_bits=space.dram_block_bits)
-    tables = cost_tables(network.layers, hw, tech)
+    tables = cost_tables(network.layers, points_hardware(space, flat_indices), tech)
     return np.array([pareto_schedule(tables.energy_j[..., n], tables.delay_cycles[..., n], metric).objective
-                     for n in range(len(points))])
+                     for n in range(len(flat_indices))])
 
 
 def _rank_key(objective: np.ndarray, area: np.ndarray, order: np.ndarray, worst: bool = False) -> np.ndarray:
