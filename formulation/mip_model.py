@@ -51,7 +51,7 @@ def _groups(values: np.ndarray) -> dict[int, np.ndarray]:
     return {int(k): order[s:e] for k, s, e in zip(keys, starts, list(starts[1:]) + [values.size])}
 
 
-def _add_hardware(m: pyo.ConcreteModel, points: PointSet) -> None:
+def add_hardware(m: pyo.ConcreteModel, points: PointSet) -> None:
     """One-hot axes, the area constraint and the point variables with their marginal constraints."""
     space = points.space
     rows, cols = space.array_pairs()
@@ -77,7 +77,7 @@ def _add_hardware(m: pyo.ConcreteModel, points: PointSet) -> None:
 def separable_model(points: PointSet, objective: np.ndarray) -> pyo.ConcreteModel:
     """Minimise the per-point objective (scaled by its least value) over the offered points."""
     m = pyo.ConcreteModel(name="deepopt-separable")
-    _add_hardware(m, points)
+    add_hardware(m, points)
     m.scale = float(np.min(objective))
     # The LP relaxation is integral: HiGHS's presolve and feasibility-jump heuristic only cost time here
     # (3.2 s and 1 s of its 5 s on AlexNet at deepopt-16mm2; 0.8 s without them).
@@ -114,7 +114,7 @@ def frontier_model(data: FrontierData) -> pyo.ConcreteModel:
     """Minimise network energy subject to network delay <= ``m.delay_limit`` (scaled; see module)."""
     m = pyo.ConcreteModel(name="deepopt-frontier")
     points = data.points
-    _add_hardware(m, points)
+    add_hardware(m, points)
     keep = undominated_branches(data.energy_j, data.delay_cycles)
     with np.errstate(invalid="ignore"):
         e_best = np.where(keep, data.energy_j, np.inf).min(axis=1)

@@ -58,7 +58,7 @@ class PointSet:
         return grid_point(self.space, int(self.flat_index[n]))
 
 
-def _point_set(space: HardwareSpace, flat: np.ndarray, area: np.ndarray, valid: np.ndarray) -> PointSet:
+def point_set(space: HardwareSpace, flat: np.ndarray, area: np.ndarray, valid: np.ndarray) -> PointSet:
     return PointSet(space=space, flat_index=flat, axes=tuple(np.unravel_index(flat, grid_shape(space))),
                     area_um2=area.ravel()[flat], grid_points=int(valid.sum()))
 
@@ -87,7 +87,7 @@ def separable_data(network: Network, space: HardwareSpace, tech: Technology, met
     flat = np.flatnonzero(valid.ravel() & np.isfinite(objective.ravel()))
     if flat.size == 0:
         raise _no_point(space, network, valid)
-    return SeparableData(points=_point_set(space, flat, area, valid), objective=objective.ravel()[flat])
+    return SeparableData(points=point_set(space, flat, area, valid), objective=objective.ravel()[flat])
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def frontier_data(network: Network, space: HardwareSpace, tech: Technology, metr
         best_known = float(np.min(metric_value(pairs_e, pairs_d, metric)))
         keep &= metric_value(e_min[finite], d_min[finite], metric) <= best_known
     flat = finite[keep]
-    points = _point_set(space, flat, area, valid)
+    points = point_set(space, flat, area, valid)
     layers = distinct_layers(network)
     energy, delay = point_tables([layer for layer, _ in layers], points, tech)
     return FrontierData(points=points, energy_j=energy, delay_cycles=delay,

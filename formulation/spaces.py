@@ -102,6 +102,23 @@ class HardwareSpace:
             raise InputError(f"--area-mm2 must be positive, got {budget_mm2!r}")
         return replace(self, budget_mm2=float(budget_mm2))
 
+    def restricted(self, rows: int | None = None, cols: int | None = None, fsram_kb: float | None = None,
+                   isram_kb: float | None = None, psram_kb: float | None = None) -> "HardwareSpace":
+        """The space with the given axes fixed to one value each (on the grid or not): J x K given,
+        choose the SRAMs, say. Fixing both J and K lifts the aspect rule (the array is the user's)."""
+        changes = {}
+        for key, value, integer in (("rows", rows, True), ("cols", cols, True), ("fsram_kb", fsram_kb, False),
+                                    ("isram_kb", isram_kb, False), ("psram_kb", psram_kb, False)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or value <= 0 \
+                    or (integer and int(value) != value):
+                raise InputError(f"a fixed {key} must be a positive {'whole ' if integer else ''}number, got {value!r}")
+            changes[key] = AxisRange(int(value), int(value), 1) if integer else (float(value),)
+        if rows is not None and cols is not None:
+            changes["aspect_min_ratio"] = 0.0
+        return replace(self, **changes)
+
     def area_um2(self, rows, cols, fsram_kb, isram_kb, psram_kb):
         """J*K*A_PE + (f + i + p) kB * 1024 * A_SRAM/byte (arrays broadcast)."""
         return rows * cols * self.pe_um2 + (fsram_kb + isram_kb + psram_kb) * 1024 * self.sram_um2_per_byte

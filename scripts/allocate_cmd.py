@@ -9,38 +9,12 @@ import yaml
 
 from deepopt_mip.formulation.metrics import METRIC_LABELS
 from deepopt_mip.scripts.output import atomic_write_text, json_safe, write_csv, write_json
-from deepopt_mip.solvers.solution import Solution
-
-
-def hardware_dict(hw) -> dict:
-    return {"J": hw.rows, "K": hw.cols, "fsram_kb": hw.fsram_kb, "isram_kb": hw.isram_kb, "psram_kb": hw.psram_kb,
-            "bits_filter": hw.bits_filter, "bits_ifmap": hw.bits_ifmap, "bits_psum": hw.bits_psum,
-            "dram_bw_bits_per_cycle": hw.dram_bw_bits_per_cycle}
+from deepopt_mip.solvers.solution import Solution, hardware_dict
 
 
 def solution_payload(sol: Solution) -> dict:
-    solver = {"name": sol.solver, "status": sol.status, "wall_s": round(sol.wall_s, 3)}
-    if sol.solver != "enumerate":
-        solver.update({"gap": sol.gap, "best_bound": sol.best_bound, "build_s": round(sol.build_s, 3),
-                       "solve_s": round(sol.solve_s, 3)})
-    return {
-        "network": sol.network,
-        "hardware": hardware_dict(sol.hardware),
-        "area_mm2": sol.area_mm2,
-        "metric": sol.metric,
-        "aggregate": sol.aggregate,
-        "objective": sol.objective,
-        "energy_j": sol.energy_j,
-        "delay_cycles": sol.delay_cycles,
-        "layers": [{"name": n, "branch": b, "energy_j": e, "delay_cycles": d}
-                   for n, b, e, d in zip(sol.layer_names, sol.branches, sol.layer_energy_j, sol.layer_delay_cycles)],
-        "solver": solver,
-        "points": sol.points,
-        "runners_up": [{"hardware": hardware_dict(r.hardware), "objective": r.objective, "area_mm2": r.area_mm2}
-                       for r in sol.runners_up],
-        "worst": None if sol.worst is None else {"hardware": hardware_dict(sol.worst.hardware),
-                                                  "objective": sol.worst.objective, "area_mm2": sol.worst.area_mm2},
-    }
+    """The ``--json`` payload: :meth:`Solution.to_dict`."""
+    return sol.to_dict()
 
 
 def deterministic(payload: dict) -> dict:

@@ -27,6 +27,7 @@ area first, then grid order (J, K, filter, ifmap, psum).
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 
@@ -75,7 +76,7 @@ def _exact_objectives(network: Network, space: HardwareSpace, tech: Technology, 
                      for n in range(len(flat_indices))])
 
 
-def _rank_key(objective: np.ndarray, area: np.ndarray, order: np.ndarray, worst: bool = False) -> np.ndarray:
+def rank_key(objective: np.ndarray, area: np.ndarray, order: np.ndarray, worst: bool = False) -> np.ndarray:
     """Indices sorted best first: objective, then smaller area, then grid order."""
     primary = -objective if worst else objective
     return np.lexsort((order, area, primary))
@@ -90,22 +91,25 @@ def _candidate_order(lower: np.ndarray, upper: np.ndarray, valid: np.ndarray, wo
     return order, bound
 
 
-def _first_batch(k: int) -> int:
+def first_batch(k: int) -> int:
     """Points solved exactly in the first batch of a search for ``k`` points (the bounds are tight:
     a handful beyond ``k`` usually settle it); later batches double."""
     return 2 * k + 4
 
 
-def _refine(network, space, tech, metric, order, bound, k, worst, exact: dict[int, float]) -> dict[int, float]:
+def refine_by_bound(exact_objectives, order, bound, k, worst, exact: dict[int, float]) -> dict[int, float]:
     """Exact objectives of the best (or worst) ``k`` points by bound and prune.
 
-    ``order`` and ``bound`` come from :func:`_candidate_order`. ``exact`` holds
+    ``exact_objectives(flat_indices)`` gives the exact objective of each listed
+    point. ``order`` lists the candidate points, most promising first by
+    ``bound`` (a lower bound of each point's objective, or an upper bound when
+    searching for the ``worst``). ``exact`` holds
     the exact objectives known so far (of any points); it is extended in place
     and returned. Every point whose bound can reach the k-th best exact value
     is solved, so the k best among ``exact`` are the k best of the grid,
     however many other points ``exact`` holds.
     """
-    position, batch = 0, _first_batch(k)
+    position, batch = 0, first_batch(k)
     while position < order.size:
         kth = sorted(exact.values(), reverse=worst)[k - 1] if len(exact) >= k else None
         next_bound = bound[order[position]]
@@ -114,7 +118,7 @@ def _refine(network, space, tech, metric, order, bound, k, worst, exact: dict[in
         take = order[position:position + batch]
         missing = np.array([i for i in take if int(i) not in exact], dtype=np.int64)
         if missing.size:
-            for index, value in zip(missing, _exact_objectives(network, space, tech, metric, missing)):
+            for index, value in zip(missing, exact_objectives(missing)):
                 exact[int(index)] = float(value)
         position += take.size
         batch *= 2
@@ -137,28 +141,29 @@ def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, me
     if separable:
         objective = lower.ravel()
         finite = np.flatnonzero(np.isfinite(objective))
-        best_first = finite[_rank_key(objective[finite], flat_area[finite], order[finite])]
-        worst_first = finite[_rank_key(objective[finite], flat_area[finite], order[finite], worst=True)]
+        best_first = finite[rank_key(objective[finite], flat_area[finite], order[finite])]
+        worst_first = finite[rank_key(objective[finite], flat_area[finite], order[finite], worst=True)]
         exact_best = {int(i): float(objective[i]) for i in best_first[:top_k + 1]}
         exact_worst = {int(worst_first[0]): float(objective[worst_first[0]])} if finite.size else {}
     else:
         best_order, best_bound = _candidate_order(lower, upper, valid, worst=False)
         worst_order, worst_bound = _candidate_order(lower, upper, valid, worst=True)
         # The first batches of both searches in one evaluation of the model.
-        first = np.union1d(best_order[:_first_batch(top_k + 1)], worst_order[:_first_batch(1)])
+        first = np.union1d(best_order[:first_batch(top_k + 1)], worst_order[:first_batch(1)])
         exact = {} if first.size == 0 else dict(
             zip(map(int, first), map(float, _exact_objectives(network, space, tech, metric, first))))
-        exact_best = _refine(network, space, tech, metric, best_order, best_bound, top_k + 1, False, exact)
-        exact_worst = _refine(network, space, tech, metric, worst_order, worst_bound, 1, True, exact)
+        solve = partial(_exact_objectives, network, space, tech, metric)
+        exact_best = refine_by_bound(solve, best_order, best_bound, top_k + 1, False, exact)
+        exact_worst = refine_by_bound(solve, worst_order, worst_bound, 1, True, exact)
     if not exact_best:
         raise InputError(f"no point of space {space.name!r} can run every layer of {network.name} "
                          f"(every point has a layer with no feasible branch)")
-    ranked = _ranked(exact_best, flat_area)
+    ranked = ranked_points(exact_best, flat_area)
     best_index = ranked[0]
     hardware = grid_point(space, best_index)
     evaluation = evaluate_point(network, hardware, tech, metric, aggregate)
     schedule = evaluation.los
-    worst_index = _ranked(exact_worst, flat_area, worst=True)[0] if exact_worst else None
+    worst_index = ranked_points(exact_worst, flat_area, worst=True)[0] if exact_worst else None
     wall = time.perf_counter() - start
     return Solution(
         network=network.name, metric=metric, aggregate=aggregate, hardware=hardware,
@@ -178,9 +183,9 @@ def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, me
     )
 
 
-def _ranked(exact: dict[int, float], flat_area: np.ndarray, worst: bool = False) -> list[int]:
+def ranked_points(exact: dict[int, float], flat_area: np.ndarray, worst: bool = False) -> list[int]:
     indices = np.array(sorted(exact), dtype=np.int64)
     values = np.array([exact[i] for i in indices])
     finite = np.isfinite(values)
     indices, values = indices[finite], values[finite]
-    return [int(i) for i in indices[_rank_key(values, flat_area[indices], indices, worst)]]
+    return [int(i) for i in indices[rank_key(values, flat_area[indices], indices, worst)]]

@@ -171,7 +171,7 @@ def product_search(built: BuiltModel, metric: str, driver: HighsDriver,
                          solve_s=solve_s)
 
 
-def _layer_branches(network: Network, data: FrontierData, counts: np.ndarray) -> tuple[str, ...]:
+def layer_branches(network: Network, counts: np.ndarray) -> tuple[str, ...]:
     """Spread each distinct layer's branch counts over its occurrences, in branch order."""
     index = {key: l for l, (key, _) in enumerate(distinct_layers(network))}
     left = counts.copy()
@@ -206,7 +206,7 @@ def solve_built(built: BuiltModel, network: Network, tech: Technology, metric: s
         n = outcome.best.point
         hardware = outcome.best.hardware
         evaluation = evaluate_point(network, hardware, tech, metric, aggregate)
-        branches = _layer_branches(network, data, outcome.best.branch_counts)
+        branches = layer_branches(network, outcome.best.branch_counts)
         status = "optimal" if outcome.proven else "time limit"
         solve_s, bound = outcome.solve_s, outcome.bound
         objective = None

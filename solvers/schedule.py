@@ -100,6 +100,43 @@ def pareto_frontier(energy_j: np.ndarray, delay_cycles: np.ndarray) -> tuple[np.
     return front_e, front_d, choices
 
 
+def constrained_schedule(energy_j: np.ndarray, delay_cycles: np.ndarray, metric: str, aggregate: str,
+                         max_delay_cycles: float | None = None, max_energy_j: float | None = None,
+                         branches: tuple[int, ...] | None = None) -> Schedule:
+    """The best schedule whose layers use only ``branches`` (columns; None: all) and whose network totals
+    meet the caps (None: no cap); its objective is ``inf`` if none does.
+
+    Without caps this is :func:`best_schedule` on the allowed columns. With a
+    cap only branches that can run (finite energy and delay) are used, and the
+    optimum lies on the allowed columns' energy-delay frontier: the metric is
+    non-decreasing in E and D, so a dominated schedule is never better than
+    the frontier point that dominates it, and that point meets every cap the
+    dominated one meets. The frontier points within the caps are scanned for
+    the least metric (ties: least energy).
+    """
+    energy_j, delay_cycles = np.asarray(energy_j, float), np.asarray(delay_cycles, float)
+    if branches is not None:
+        barred = np.ones(energy_j.shape[1], dtype=bool)
+        barred[list(branches)] = False
+        energy_j = np.where(barred, np.inf, energy_j)
+        delay_cycles = np.where(barred, np.inf, delay_cycles)
+    if max_delay_cycles is None and max_energy_j is None:
+        return best_schedule(energy_j, delay_cycles, metric, aggregate)
+    if aggregate != "network":
+        raise ValueError("caps constrain a network's totals: they need the network aggregation")
+    front_e, front_d, choices = pareto_frontier(energy_j, delay_cycles)
+    within = np.ones(front_e.size, dtype=bool)
+    if max_delay_cycles is not None:
+        within &= front_d <= max_delay_cycles
+    if max_energy_j is not None:
+        within &= front_e <= max_energy_j
+    if not within.any():
+        return Schedule(branch_index=tuple(-1 for _ in range(energy_j.shape[0])), energy_j=np.inf,
+                        delay_cycles=np.inf, objective=np.inf)
+    values = np.where(within, metric_value(front_e, front_d, metric), np.inf)
+    return _schedule(energy_j, delay_cycles, choices[int(np.argmin(values))], metric, aggregate)
+
+
 def pareto_schedule(energy_j: np.ndarray, delay_cycles: np.ndarray, metric: str) -> Schedule:
     """Network-aggregated LOS for any metric, read off the exact frontier."""
     front_e, front_d, choices = pareto_frontier(energy_j, delay_cycles)

@@ -1,0 +1,279 @@
+"""A study (several networks, weights, caps, a branch limit) by mixed-integer programming.
+
+Points are offered to the model lazily, by the valid lower bounds of
+:mod:`~deepopt_mip.formulation.study_bounds`: the model over the offered
+points (:func:`~deepopt_mip.formulation.study_model.study_model`) is solved;
+its optimum v is the optimum of the study once no point left out has a bound
+below v; otherwise the points with a bound below v (at least twice as many
+as before) are offered and the model is built again. The MIP decides the
+hardware among the offered points, every network's branch per layer, the
+caps and the branch limit together.
+
+* E, D and every ``layer-sum`` metric: the objective is linear, one solve
+  per round.
+* Network products, written Y * X^q (E*D and E*D^2: Y = E, X = D; E^2*D:
+  Y = D, X = E): branch and bound over boxes lo_w <= X_w <= hi_w, one
+  interval per network. In a box, sum_w weight_w lo_w^q Y_w <= the study's
+  objective, so min sum_w weight_w lo_w^q Y_w s.t. X_w <= hi_w (one solve
+  of the box model, mutable coefficients and limits) is a valid lower bound
+  of the box, and its solution, evaluated exactly, an upper bound. A box is
+  split at its solution's X_w for the network w whose term the bound
+  underestimates most: X_w <= X*(1 - 1e-7) and X_w >= X*(1 - 1e-7). A box
+  whose solution lies within a relative 1e-7 of its lower corner in every
+  network is closed with its bound (so the proven gap is at most about
+  q * 1e-7); boxes whose bound cannot beat the incumbent are dropped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
+from deepopt_mip.formulation.costmodel.network_cost import cost_tables
+from deepopt_mip.formulation.grid_sums import Progress, distinct_layers
+from deepopt_mip.formulation.metrics import check_metric, metric_value
+from deepopt_mip.formulation.mip_model import NO_LIMIT, chosen_point
+from deepopt_mip.formulation.mip_points import point_set, point_tables
+from deepopt_mip.formulation.problem import Problem
+from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_point
+from deepopt_mip.formulation.study_bounds import no_point_error, study_bounds
+from deepopt_mip.formulation.study_model import NetworkTables, StudyScale, chosen_counts, product_roles, study_model
+from deepopt_mip.solvers.highs_driver import HighsDriver, MipOptions, SolverFailure
+from deepopt_mip.solvers.mip import layer_branches
+from deepopt_mip.solvers.schedule import Schedule, aggregate_objective
+from deepopt_mip.solvers.solution import Solution
+from deepopt_mip.solvers.study_solution import solution_from_schedules
+
+FIRST_OFFER = 16
+"""Points offered in the first round (the bounds are tight: the optimum is almost always among them)."""
+SPLIT = 1e-7
+"""Relative step below a box solution's X at which a box is split (far above HiGHS's 1e-9 tolerances)."""
+
+
+def is_linear(problem: Problem) -> bool:
+    """E or D alone, or any layer-sum metric: the study's objective is linear in the model."""
+    return problem.aggregate == "layer-sum" or 0 in check_metric(problem.metric)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A solution of the model: offered point index, per-network branch counts [L, B], and per network
+    the exact energy (J) and delay (cycles) of those counts, and the study's objective."""
+
+    point: int
+    counts: tuple[np.ndarray, ...]
+    energy_j: tuple[float, ...]
+    delay_cycles: tuple[float, ...]
+    objective: float
+
+
+def _tables(problem: Problem, points) -> list[NetworkTables]:
+    out = []
+    for item in problem.networks:
+        layers = distinct_layers(item.network)
+        energy, delay = point_tables([layer for layer, _ in layers], points, problem.tech)
+        out.append(NetworkTables(counts=np.array([c for _, c in layers]), energy_j=energy, delay_cycles=delay))
+    return out
+
+
+def _scale(tables: list[NetworkTables], lower: np.ndarray) -> StudyScale:
+    energy, delay = [], []
+    for t in tables:
+        ok = np.isfinite(t.energy_j) & np.isfinite(t.delay_cycles)
+        e = (t.counts @ np.where(ok, t.energy_j, np.inf).min(axis=1)).min()
+        d = (t.counts @ np.where(ok, t.delay_cycles, np.inf).min(axis=1)).min()
+        energy.append(float(e) if np.isfinite(e) and e > 0 else 1.0)
+        delay.append(float(d) if np.isfinite(d) and d > 0 else 1.0)
+    objective = float(np.min(lower)) if np.isfinite(np.min(lower)) and np.min(lower) > 0 else 1.0
+    return StudyScale(energy_j=tuple(energy), delay_cycles=tuple(delay), objective=objective)
+
+
+def _decode(problem: Problem, model, tables: list[NetworkTables]) -> Candidate:
+    """The chosen point and counts, with the exact totals of those counts at that point."""
+    n = chosen_point(model)
+    counts, energies, delays, value = [], [], [], 0.0
+    for w, (item, t) in enumerate(zip(problem.networks, tables)):
+        c = chosen_counts(model, w, t.counts.size, len(BRANCHES))
+        with np.errstate(invalid="ignore"):
+            e_layers = np.where(c > 0, c * t.energy_j[..., n], 0.0)
+            d_layers = np.where(c > 0, c * t.delay_cycles[..., n], 0.0)
+            if problem.aggregate == "layer-sum":
+                per = np.where(c > 0, c * metric_value(t.energy_j[..., n], t.delay_cycles[..., n], problem.metric), 0.0)
+                network_value = float(np.sum(per))
+            else:
+                network_value = float(metric_value(float(np.sum(e_layers)), float(np.sum(d_layers)), problem.metric))
+        counts.append(c)
+        energies.append(float(np.sum(e_layers)))
+        delays.append(float(np.sum(d_layers)))
+        value += item.weight * network_value
+    return Candidate(point=n, counts=tuple(counts), energy_j=tuple(energies), delay_cycles=tuple(delays),
+                     objective=value)
+
+
+@dataclass
+class Search:
+    """The running state of one study solve: incumbent, proven bound pieces, time spent."""
+
+    driver: HighsDriver
+    deadline: float | None
+    best: Candidate | None = None
+    best_flat: int | None = None
+    solves: int = 0
+    solve_s: float = 0.0
+    proven: bool = True
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else max(self.deadline - time.perf_counter(), 1e-3)
+
+    def solve(self, model):
+        result = self.driver.solve(model, self.remaining())
+        self.solves += 1
+        self.solve_s += result.solve_s
+        if result.status not in ("optimal", "infeasible"):
+            self.proven = False
+        return result
+
+    def offer(self, candidate: Candidate, flat: int) -> None:
+        if self.best is None or candidate.objective < self.best.objective:
+            self.best, self.best_flat = candidate, flat
+
+
+def _linear_round(problem, model, tables, flat, search: Search) -> float:
+    """One solve of the linear model; returns its proven lower bound (inf if infeasible)."""
+    result = search.solve(model)
+    if result.status == "infeasible":
+        return math.inf
+    if not result.has_solution:
+        raise SolverFailure(f"HiGHS found no solution for the study {problem.label}: {result.status} "
+                            f"(raise --time-limit)")
+    candidate = _decode(problem, model, tables)
+    search.offer(candidate, int(flat[candidate.point]))
+    bound = result.bound if result.bound is not None else -math.inf
+    return min(bound * model.scale.objective, candidate.objective)
+
+
+def _box_round(problem, model, tables, flat, search: Search) -> float:
+    """Branch and bound over boxes (module docstring) on the offered points; returns its proven bound."""
+    y, x, q = product_roles(problem.metric)
+    scale = model.scale
+    y_unit = scale.energy_j if y == "energy" else scale.delay_cycles
+    x_unit = scale.delay_cycles if x == "delay" else scale.energy_j
+    floors = []
+    for t in tables:
+        values = t.delay_cycles if x == "delay" else t.energy_j
+        ok = np.isfinite(t.energy_j) & np.isfinite(t.delay_cycles)
+        floors.append(float((t.counts @ np.where(ok, values, np.inf).min(axis=1)).min()))
+    tie = itertools.count()
+
+    def solve_box(lo, hi):
+        for w, block in enumerate(model.nets.values()):
+            item = problem.networks[w]
+            block.coef.set_value(item.weight * lo[w] ** q * y_unit[w] / scale.objective)
+            block.limit_x.set_value(NO_LIMIT if math.isinf(hi[w]) else hi[w] / x_unit[w])
+        result = search.solve(model)
+        if result.status == "infeasible":
+            return None
+        if not result.has_solution:
+            raise SolverFailure(f"HiGHS found no solution for the study {problem.label}: {result.status} "
+                                f"(raise --time-limit)")
+        candidate = _decode(problem, model, tables)
+        search.offer(candidate, int(flat[candidate.point]))
+        bound = result.bound if result.bound is not None else -math.inf
+        return bound * scale.objective, candidate
+
+    closed = []
+    heap = []
+    root = solve_box(tuple(floors), tuple(math.inf for _ in tables))
+    if root is not None:
+        heapq.heappush(heap, (root[0], next(tie), tuple(floors), tuple(math.inf for _ in tables), root[1]))
+    while heap:
+        lower, _, lo, hi, candidate = heap[0]
+        if lower >= search.best.objective * (1 - 1e-12):
+            break
+        if search.deadline is not None and time.perf_counter() >= search.deadline:
+            search.proven = False
+            break
+        heapq.heappop(heap)
+        xs = candidate.delay_cycles if x == "delay" else candidate.energy_j
+        ys = candidate.energy_j if y == "energy" else candidate.delay_cycles
+        gaps = [(problem.networks[w].weight * ys[w] * (xs[w] ** q - lo[w] ** q), w) for w in range(len(tables))
+                if lo[w] < xs[w] * (1 - SPLIT)]
+        if not gaps:
+            closed.append(lower)
+            continue
+        _, w = max(gaps)
+        cut = xs[w] * (1 - SPLIT)
+        for child_lo, child_hi in ((lo, hi[:w] + (cut,) + hi[w + 1:]), (lo[:w] + (cut,) + lo[w + 1:], hi)):
+            if child_hi[w] < child_lo[w]:
+                continue
+            solved = solve_box(child_lo, child_hi)
+            if solved is not None and solved[0] < search.best.objective * (1 - 1e-12):
+                heapq.heappush(heap, (solved[0], next(tie), child_lo, child_hi, solved[1]))
+    return min([search.best.objective if search.best else math.inf] + closed + [entry[0] for entry in heap])
+
+
+def mip_study(problem: Problem, options: MipOptions | None = None, progress: Progress | None = None,
+              workers: int | None = None) -> Solution:
+    """The optimum of ``problem`` by MIP (see the module docstring)."""
+    options = options or MipOptions()
+    start = time.perf_counter()
+    bounds = study_bounds(problem, progress, workers)
+    lower, area = bounds.lower, bounds.area_um2
+    candidates = np.flatnonzero(np.isfinite(lower))
+    if candidates.size == 0:
+        raise no_point_error(problem, bounds)
+    order = candidates[np.lexsort((candidates, area[candidates], lower[candidates]))]
+    search = Search(driver=HighsDriver(options),
+                    deadline=None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s)
+    linear = is_linear(problem)
+    offered = min(FIRST_OFFER, order.size)
+    build_s = time.perf_counter() - start
+    rounds = 0
+    while True:
+        rounds += 1
+        built = time.perf_counter()
+        flat = order[:offered]
+        points = point_set(problem.space, flat, area, bounds.valid)
+        tables = _tables(problem, points)
+        model = study_model(problem, points, tables, _scale(tables, lower[flat]), "linear" if linear else "box")
+        build_s += time.perf_counter() - built
+        round_bound = (_linear_round if linear else _box_round)(problem, model, tables, flat, search)
+        left_out = lower[order[offered]] if offered < order.size else math.inf
+        best_value = search.best.objective if search.best is not None else math.inf
+        if left_out >= best_value or offered == order.size or not search.proven:
+            break
+        below = int(np.searchsorted(lower[order], best_value, side="left"))
+        offered = min(order.size, max(2 * offered, below))
+    if search.best is None or not math.isfinite(search.best.objective):
+        raise no_point_error(problem, bounds)
+    bound = min(round_bound, left_out)
+    return _solution(problem, search, bound, area, bounds, build_s, rounds)
+
+
+def _solution(problem: Problem, search: Search, bound: float, area: np.ndarray, bounds, build_s: float,
+              rounds: int) -> Solution:
+    best = search.best
+    hardware = grid_point(problem.space, search.best_flat)
+    arrays = hardware.arrays()
+    tables, schedules = [], []
+    for item, counts in zip(problem.networks, best.counts):
+        table = cost_tables(item.network.layers, arrays, problem.tech)
+        index = [BRANCHES.index(b) for b in layer_branches(item.network, counts)]
+        e = table.energy_j[np.arange(len(index)), index]
+        d = table.delay_cycles[np.arange(len(index)), index]
+        schedules.append(Schedule(branch_index=tuple(index), energy_j=float(np.sum(e)), delay_cycles=float(np.sum(d)),
+                                  objective=aggregate_objective(e, d, problem.metric, problem.aggregate)))
+        tables.append(table)
+    objective = float(sum(item.weight * s.objective for item, s in zip(problem.networks, schedules)))
+    gap = max(0.0, objective - bound) / abs(objective) if math.isfinite(bound) else math.inf
+    status = "optimal" if search.proven else "time limit"
+    return solution_from_schedules(
+        problem, hardware, float(area[search.best_flat]) / UM2_PER_MM2, schedules, tables, solver="mip",
+        status=status, wall_s=build_s + search.solve_s, gap=gap, best_bound=min(bound, objective), build_s=build_s,
+        solve_s=search.solve_s, points=int(bounds.valid.sum()))
