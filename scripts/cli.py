@@ -9,12 +9,21 @@ from importlib.metadata import PackageNotFoundError, version
 
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.metrics import AGGREGATIONS, METRIC_EXPONENTS, check_aggregate, check_metric
+from deepopt_mip.scripts.output import check_figure_file, check_output_dir, check_output_file
 from deepopt_mip.solvers.solution import SolverFailure
 
 DEFAULT_NETWORK = "googlenet-v1"
 DEFAULT_ARRAY = "32x64"
 DEFAULT_SRAM_KB = "16,32,8"
 DEFAULT_BITS = "8,8,32"
+EXIT_STATUS_HELP = """exit status:
+  0    success
+  1    compare: the MIP and the enumeration disagree
+  2    bad input: an unknown option or value, a malformed file, an output path that cannot be written
+       (checked before any work starts)
+  3    the solver ended without a solution (e.g. a --time-limit hit before the MIP found one)
+  130  interrupted (Ctrl-C)
+  141  the reader of the output closed the pipe (e.g. | head)"""
 BATCH_HELP = ("batch of the FC layers (ONNX: overrides the input's first dimension; CSV or built-in: replaces "
               "the file's FC batch); conv layers run with batch 1")
 
@@ -80,7 +89,8 @@ def load_problem(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="deepopt-mip", description="Co-design a systolic-array CNN accelerator and its per-layer schedule.")
+    parser = Parser(prog="deepopt-mip", description="Co-design a systolic-array CNN accelerator and its per-layer schedule.",
+                    epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
@@ -155,8 +165,20 @@ def load_network_cli(name: str, batch: int | None, quiet: bool = False):
     return load_network(name, batch=batch)
 
 
+def check_outputs(args, files: tuple[str, ...] = (), dirs: tuple[str, ...] = ()) -> None:
+    """Check the output options named in ``files`` and ``dirs`` (attribute names of ``args``) before any work."""
+    for name in files:
+        if getattr(args, name) is not None:
+            check_output_file(getattr(args, name), f"--{name}")
+    for name in dirs:
+        if getattr(args, name) is not None:
+            check_output_dir(getattr(args, name), f"--{name}")
+
+
 def run_networks(args) -> int:
     from deepopt_mip.scripts.networks_cmd import run
+    if args.to is not None:
+        check_output_file(args.to, "--to")
     if args.convert or args.to:
         from pathlib import Path
 
@@ -179,6 +201,9 @@ def run_evaluate(args) -> int:
     from deepopt_mip.formulation.technology import load_technology
     from deepopt_mip.scripts import evaluate_cmd
 
+    check_outputs(args, files=("json", "csv"), dirs=("scalesim",))
+    if args.plot is not None:
+        check_figure_file(args.plot, "--plot")
     check_metric(args.metric)
     check_aggregate(args.aggregate)
     if args.plot:
@@ -202,6 +227,7 @@ def run_allocate(args) -> int:
     from deepopt_mip.scripts.allocate_cmd import print_solution, write_outputs
     from deepopt_mip.scripts.progress import ProgressLine
 
+    check_outputs(args, files=("json",), dirs=("out", "scalesim"))
     if args.solver not in ("enumerate", "mip"):
         raise InputError(f"unknown solver {args.solver!r}: choose enumerate or mip")
     if args.top_k < 0:
@@ -229,6 +255,7 @@ def run_allocate(args) -> int:
 
 
 def run_compare(args) -> int:
+    check_outputs(args, files=("json",))
     from deepopt_mip.scripts.compare_cmd import run
     options = mip_options(args)
     tech, space, network = load_problem(args)
@@ -236,6 +263,7 @@ def run_compare(args) -> int:
 
 
 def run_pareto(args) -> int:
+    check_outputs(args, dirs=("out",))
     from deepopt_mip.scripts.pareto_cmd import run
     if args.points == "all":
         points = None
@@ -252,11 +280,13 @@ def run_pareto(args) -> int:
 
 
 def run_reproduce(args) -> int:
+    check_outputs(args, dirs=("out",))
     from deepopt_mip.scripts.reproduce_cmd import run
     return run(args.out, quiet=args.quiet)
 
 
 def run_validate(args) -> int:
+    check_outputs(args, files=("json",))
     from deepopt_mip.scripts.validate_cmd import run
     return run(args.reference, args.json)
 
@@ -285,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         # the reader (e.g. `| head`) went away: stop quietly, and keep Python from complaining at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        # a write the output checks could not foresee (disk full, a folder removed meanwhile): one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"deepopt-mip: error: cannot write {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
