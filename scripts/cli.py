@@ -18,7 +18,8 @@ DEFAULT_SRAM_KB = "16,32,8"
 DEFAULT_BITS = "8,8,32"
 EXIT_STATUS_HELP = """exit status:
   0    success
-  1    compare: the MIP and the enumeration disagree
+  1    compare: the MIP and the enumeration disagree; validate --max-rel-error X: a relative energy or delay
+       error above X (or a feasibility mismatch)
   2    bad input: an unknown option or value, a malformed file, an output path that cannot be written
        (checked before any work starts)
   3    the solver ended without a solution (e.g. a --time-limit hit before the MIP found one)
@@ -145,8 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--quiet", action="store_true", help="no progress and no summary")
 
     va = sub.add_parser("validate", help="compare the model with the reference's per-branch numbers")
-    va.add_argument("--reference", required=True, metavar="DIR", help="folder holding branches.csv")
+    va.add_argument("--reference", required=True, metavar="DIR|FILE",
+                    help="the reference's per-branch CSV, or a folder holding it as branches.csv ('#' lines are comments)")
     va.add_argument("--json", metavar="FILE", help="write the statistics as JSON")
+    va.add_argument("--max-rel-error", type=float, default=None, metavar="X",
+                    help="exit 1 if the largest relative error |ours - ref| / |ref| of any per-branch energy or "
+                         "delay exceeds X, or a case is infeasible on one side only (batched FC layers counted "
+                         "the reference's way); without it validate only reports")
     return parser
 
 
@@ -288,7 +294,7 @@ def run_reproduce(args) -> int:
 def run_validate(args) -> int:
     check_outputs(args, files=("json",))
     from deepopt_mip.scripts.validate_cmd import run
-    return run(args.reference, args.json)
+    return run(args.reference, args.json, args.max_rel_error)
 
 
 COMMANDS = {"networks": run_networks, "evaluate": run_evaluate, "allocate": run_allocate, "compare": run_compare,
