@@ -130,8 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     co = sub.add_parser("compare", help="solve one allocation by MIP and by enumeration; exit 0 only if they agree")
     add_problem_args(co)
     add_mip_args(co)
-    co.add_argument("--json", metavar="FILE", help="write both solutions and the agreement as JSON")
-    co.add_argument("--quiet", action="store_true", help="no progress")
+    co.add_argument("--json", metavar="FILE",
+                    help="write both solutions and the agreement as JSON (no timings, so the file is byte-identical "
+                         "across runs; the printed table has them)")
+    co.add_argument("--quiet", action="store_true", help="print nothing: the exit status says whether they agree")
 
     pa = sub.add_parser("pareto", help="the exact energy-delay frontier of a space by epsilon-constraint MIPs")
     add_problem_args(pa, metric=False)
