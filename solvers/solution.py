@@ -1,4 +1,4 @@
-"""The one result type of every solver (DESIGN.md section 4)."""
+"""The one result type of every solver: the enumeration and the MIP (README.md, docs/mip.md)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ class RankedPoint:
 class Solution:
     """An optimal (or best found) hardware point with its per-layer schedule.
 
-    ``branches`` names each layer's branch (DESIGN.md names); energies in J,
-    delays in cycles; ``gap`` is the relative optimality gap (0 when proven
-    optimal); times in seconds.
+    ``branches`` names each layer's branch (the names of docs/model.md
+    section 4); energies in J, delays in cycles; ``gap`` is the relative
+    optimality gap (0 when proven optimal); times in seconds.
     """
 
     network: str
