@@ -173,11 +173,22 @@ def load_network_cli(name: str, batch: int | None, quiet: bool = False):
     return load_network(name, batch=batch)
 
 
-def check_outputs(args, files: tuple[str, ...] = (), dirs: tuple[str, ...] = ()) -> None:
-    """Check the output options named in ``files`` and ``dirs`` (attribute names of ``args``) before any work."""
-    for name in files:
-        if getattr(args, name) is not None:
-            check_output_file(getattr(args, name), f"--{name}")
+def check_outputs(args, files: tuple[str, ...] = (), dirs: tuple[str, ...] = (), figures: tuple[str, ...] = ()) -> None:
+    """Check the output options named in ``files``, ``figures`` and ``dirs`` (attribute names of ``args``) before
+    any work; two options naming the same file are refused too (the second would overwrite the first)."""
+    seen: dict = {}
+    for name in files + figures:
+        path = getattr(args, name)
+        if path is None:
+            continue
+        if name in figures:
+            check_figure_file(path, f"--{name}")
+        else:
+            check_output_file(path, f"--{name}")
+        key = os.path.realpath(path)
+        if key in seen:
+            raise InputError(f"--{name} {path}: the same file as --{seen[key]}")
+        seen[key] = name
     for name in dirs:
         if getattr(args, name) is not None:
             check_output_dir(getattr(args, name), f"--{name}")
@@ -209,9 +220,7 @@ def run_evaluate(args) -> int:
     from deepopt_mip.formulation.technology import load_technology
     from deepopt_mip.scripts import evaluate_cmd
 
-    check_outputs(args, files=("json", "csv"), dirs=("scalesim",))
-    if args.plot is not None:
-        check_figure_file(args.plot, "--plot")
+    check_outputs(args, files=("json", "csv"), dirs=("scalesim",), figures=("plot",))
     check_metric(args.metric)
     check_aggregate(args.aggregate)
     if args.plot:

@@ -107,6 +107,13 @@ def test_a_refused_output_leaves_the_other_outputs_unwritten(place, capsys):
     assert "--out" in capsys.readouterr().err and not good.exists()
 
 
+def test_two_options_naming_one_file_are_refused(place, capsys):
+    same = place / "r.out"
+    refused_before_work(["evaluate", *MISSING_NETWORK, "--json", same, "--csv", same], "--csv", place, capsys)
+    refused_before_work(["evaluate", *MISSING_NETWORK, "--csv", place / "x.png", "--plot", place / "x.png"], "--plot",
+                        place, capsys)
+
+
 def test_good_paths_pass_the_checks_and_create_nothing(tmp_path):
     output.check_output_file(tmp_path / "new" / "deeper" / "r.json", "--json")
     output.check_output_file(tmp_path / "existing.json", "--json")
