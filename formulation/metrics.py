@@ -1,6 +1,6 @@
 """Performance metrics and how layer costs aggregate into one number.
 
-A metric is E^a * D^b (DESIGN.md section 3):
+A metric is E^a * D^b (docs/model.md section 5.4):
 
 =========  ===  ===
 metric      a    b

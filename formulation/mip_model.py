@@ -1,4 +1,4 @@
-"""Pyomo models of the hardware allocation and the per-layer branch choice (DESIGN.md section 5).
+"""Pyomo models of the hardware allocation and the per-layer branch choice (docs/mip.md sections 2 to 4).
 
 Hardware (both models). One-hot binaries over the space's J/K pairs (the
 pairs already obey the aspect rule) and over the sizes of each SRAM;

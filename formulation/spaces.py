@@ -1,6 +1,7 @@
 """Hardware spaces: the grid of hardware points an allocation searches.
 
-A space file (YAML) gives, each key required unless marked optional::
+The format, every key and a worked example: data/spaces/README.md. In short,
+a space file (YAML) gives, each key required unless marked optional::
 
     name: deepopt-16mm2
     description: ...                              # optional

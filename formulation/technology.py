@@ -18,8 +18,8 @@ names; joules, square micrometres, kB = 1024 bytes)::
 
 The SRAM per-bit energy is piecewise linear in the size between the table's
 points; sizes outside the table are rejected. The energies must not decrease
-as the size grows: the exact grid compression by dominance (DESIGN.md
-section 7) relies on it.
+as the size grows: the exact grid compression by dominance (docs/model.md
+section 8 (b); planned in docs/mip.md section 7) relies on it.
 
 Only two energy equations live here: the SRAM interpolation and the quadratic
 scaling of the multiply with its bit width. The layer energy is in

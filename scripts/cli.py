@@ -9,12 +9,22 @@ from importlib.metadata import PackageNotFoundError, version
 
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.metrics import AGGREGATIONS, METRIC_EXPONENTS, check_aggregate, check_metric
+from deepopt_mip.scripts.output import check_figure_file, check_output_dir, check_output_file
 from deepopt_mip.solvers.solution import SolverFailure
 
 DEFAULT_NETWORK = "googlenet-v1"
 DEFAULT_ARRAY = "32x64"
 DEFAULT_SRAM_KB = "16,32,8"
 DEFAULT_BITS = "8,8,32"
+EXIT_STATUS_HELP = """exit status:
+  0    success
+  1    compare: the MIP and the enumeration disagree; validate --max-rel-error X: a relative energy or delay
+       error above X (or a feasibility mismatch)
+  2    bad input: an unknown option or value, a malformed file, an output path that cannot be written
+       (checked before any work starts)
+  3    the solver ended without a solution (e.g. a --time-limit hit before the MIP found one)
+  130  interrupted (Ctrl-C)
+  141  the reader of the output closed the pipe (e.g. | head)"""
 BATCH_HELP = ("batch of the FC layers (ONNX: overrides the input's first dimension; CSV or built-in: replaces "
               "the file's FC batch); conv layers run with batch 1")
 
@@ -80,7 +90,8 @@ def load_problem(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="deepopt-mip", description="Co-design a systolic-array CNN accelerator and its per-layer schedule.")
+    parser = Parser(prog="deepopt-mip", description="Co-design a systolic-array CNN accelerator and its per-layer schedule.",
+                    epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
@@ -119,8 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     co = sub.add_parser("compare", help="solve one allocation by MIP and by enumeration; exit 0 only if they agree")
     add_problem_args(co)
     add_mip_args(co)
-    co.add_argument("--json", metavar="FILE", help="write both solutions and the agreement as JSON")
-    co.add_argument("--quiet", action="store_true", help="no progress")
+    co.add_argument("--json", metavar="FILE",
+                    help="write both solutions and the agreement as JSON (no timings, so the file is byte-identical "
+                         "across runs; the printed table has them)")
+    co.add_argument("--quiet", action="store_true", help="print nothing: the exit status says whether they agree")
 
     pa = sub.add_parser("pareto", help="the exact energy-delay frontier of a space by epsilon-constraint MIPs")
     add_problem_args(pa, metric=False)
@@ -135,8 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--quiet", action="store_true", help="no progress and no summary")
 
     va = sub.add_parser("validate", help="compare the model with the reference's per-branch numbers")
-    va.add_argument("--reference", required=True, metavar="DIR", help="folder holding branches.csv")
+    va.add_argument("--reference", required=True, metavar="DIR|FILE",
+                    help="the reference's per-branch CSV, or a folder holding it as branches.csv ('#' lines are comments)")
     va.add_argument("--json", metavar="FILE", help="write the statistics as JSON")
+    va.add_argument("--max-rel-error", type=float, default=None, metavar="X",
+                    help="exit 1 if the largest relative error |ours - ref| / |ref| of any per-branch energy or "
+                         "delay exceeds X, or a case is infeasible on one side only (batched FC layers counted "
+                         "the reference's way); without it validate only reports")
     return parser
 
 
@@ -155,8 +173,31 @@ def load_network_cli(name: str, batch: int | None, quiet: bool = False):
     return load_network(name, batch=batch)
 
 
+def check_outputs(args, files: tuple[str, ...] = (), dirs: tuple[str, ...] = (), figures: tuple[str, ...] = ()) -> None:
+    """Check the output options named in ``files``, ``figures`` and ``dirs`` (attribute names of ``args``) before
+    any work; two options naming the same file are refused too (the second would overwrite the first)."""
+    seen: dict = {}
+    for name in files + figures:
+        path = getattr(args, name)
+        if path is None:
+            continue
+        if name in figures:
+            check_figure_file(path, f"--{name}")
+        else:
+            check_output_file(path, f"--{name}")
+        key = os.path.realpath(path)
+        if key in seen:
+            raise InputError(f"--{name} {path}: the same file as --{seen[key]}")
+        seen[key] = name
+    for name in dirs:
+        if getattr(args, name) is not None:
+            check_output_dir(getattr(args, name), f"--{name}")
+
+
 def run_networks(args) -> int:
     from deepopt_mip.scripts.networks_cmd import run
+    if args.to is not None:
+        check_output_file(args.to, "--to")
     if args.convert or args.to:
         from pathlib import Path
 
@@ -179,6 +220,7 @@ def run_evaluate(args) -> int:
     from deepopt_mip.formulation.technology import load_technology
     from deepopt_mip.scripts import evaluate_cmd
 
+    check_outputs(args, files=("json", "csv"), dirs=("scalesim",), figures=("plot",))
     check_metric(args.metric)
     check_aggregate(args.aggregate)
     if args.plot:
@@ -202,6 +244,7 @@ def run_allocate(args) -> int:
     from deepopt_mip.scripts.allocate_cmd import print_solution, write_outputs
     from deepopt_mip.scripts.progress import ProgressLine
 
+    check_outputs(args, files=("json",), dirs=("out", "scalesim"))
     if args.solver not in ("enumerate", "mip"):
         raise InputError(f"unknown solver {args.solver!r}: choose enumerate or mip")
     if args.top_k < 0:
@@ -229,6 +272,7 @@ def run_allocate(args) -> int:
 
 
 def run_compare(args) -> int:
+    check_outputs(args, files=("json",))
     from deepopt_mip.scripts.compare_cmd import run
     options = mip_options(args)
     tech, space, network = load_problem(args)
@@ -236,6 +280,7 @@ def run_compare(args) -> int:
 
 
 def run_pareto(args) -> int:
+    check_outputs(args, dirs=("out",))
     from deepopt_mip.scripts.pareto_cmd import run
     if args.points == "all":
         points = None
@@ -252,13 +297,15 @@ def run_pareto(args) -> int:
 
 
 def run_reproduce(args) -> int:
+    check_outputs(args, dirs=("out",))
     from deepopt_mip.scripts.reproduce_cmd import run
     return run(args.out, quiet=args.quiet)
 
 
 def run_validate(args) -> int:
+    check_outputs(args, files=("json",))
     from deepopt_mip.scripts.validate_cmd import run
-    return run(args.reference, args.json)
+    return run(args.reference, args.json, args.max_rel_error)
 
 
 COMMANDS = {"networks": run_networks, "evaluate": run_evaluate, "allocate": run_allocate, "compare": run_compare,
@@ -285,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
         # the reader (e.g. `| head`) went away: stop quietly, and keep Python from complaining at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        # a write the output checks could not foresee (disk full, a folder removed meanwhile): one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"deepopt-mip: error: cannot write {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

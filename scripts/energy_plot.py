@@ -82,7 +82,7 @@ def plot_energy_breakdown(path, network, hardware, tables, branches, title: str 
     ax.set_axisbelow(True)
     fig.tight_layout()
     try:
-        save_figure(fig, path, metadata={"Software": None})
+        save_figure(fig, path)
     finally:
         plt.close(fig)
     return path

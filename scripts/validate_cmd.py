@@ -1,16 +1,27 @@
 """``deepopt-mip validate``: our model against the reference's per-branch numbers.
 
-Reads ``DIR/branches.csv`` (the format of the DeepOpt reference runs: one row
-per network, hardware config, layer and branch), evaluates the same cases
+Reads ``DIR/branches.csv`` or a CSV file named directly (the format of the
+DeepOpt reference runs: one row per network, hardware config, layer and
+branch; lines starting with ``#`` are comments), evaluates the same cases
 with our model and the built-in technology, and reports per network the
 relative errors of per-layer energy and delay, LOS winner agreement (modulo
-ties) and infeasibility agreement. It reports; it does not judge.
+ties) and infeasibility agreement.
+
+By itself it reports and exits 0. With ``max_rel_error`` X it also judges:
+exit status 1 if the largest relative error |ours - ref| / |ref| of a
+per-branch energy or delay exceeds X, or a case is infeasible on one side
+only. The cases judged are the headline ones (every row but batched FC
+layers) and the batched FC layers counted the reference's way (MAC and
+register-file energy for the whole batch, see :func:`report`).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+
+import io
+import math
 
 import numpy as np
 import pandas as pd
@@ -31,22 +42,44 @@ REQUIRED_COLUMNS = ["network", "config_id", "J", "K", "fsram_kb", "isram_kb", "p
 TIE_RTOL = 1e-9
 
 
+def reference_path(reference: str | Path) -> Path:
+    """The reference CSV: ``reference`` itself if it is a file, else ``reference/branches.csv``."""
+    path = Path(reference)
+    return path if path.is_file() else path / "branches.csv"
+
+
+def _without_comments(raw: bytes) -> tuple[bytes, list[int]]:
+    """``raw`` with its ``#`` comment lines and blank lines dropped, and the 1-based file line of each kept line."""
+    kept, line_numbers = [], []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            kept.append(line)
+            line_numbers.append(number)
+    return b"\n".join(kept) + b"\n", line_numbers
+
+
 def read_reference(directory: str | Path, tech: Technology | None = None) -> pd.DataFrame:
-    """DIR/branches.csv, every field checked (SRAM sizes against ``tech``, default the built-in)."""
+    """The reference CSV (see :func:`reference_path`), every field checked (SRAM sizes against ``tech``,
+    default the built-in). Lines starting with ``#`` and blank lines are skipped."""
     tech = tech or load_technology()
-    path = Path(directory) / "branches.csv"
+    path = reference_path(directory)
     try:
-        frame = pd.read_csv(path)
+        raw = path.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{path}: file not found (validate expects DIR/branches.csv)") from None
-    except (IsADirectoryError, PermissionError) as exc:
+        raise InputError(f"{path}: file not found (validate expects DIR/branches.csv or a CSV file)") from None
+    except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    text, line_numbers = _without_comments(raw)
+    try:
+        frame = pd.read_csv(io.BytesIO(text), skip_blank_lines=False)
     except Exception as exc:  # ParserError, EmptyDataError, UnicodeDecodeError, ValueError, ...
         raise InputError(f"{path}: not a readable CSV ({_first_line(exc)})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    _check_rows(frame, path, tech)
+    # a data row's line in the file (exact unless a quoted field spans lines)
+    line_of = line_numbers[1:] if len(line_numbers) == len(frame) + 1 else [i + 2 for i in range(len(frame))]
+    _check_rows(frame, path, tech, line_of)
     for column in ("energy_joule", "delay_cycles"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
@@ -62,12 +95,15 @@ def _network_sizes() -> dict[int, int]:
     return {net: len(load_network(name)) for net, name in REFERENCE_NETWORKS.items()}
 
 
-def _check_rows(frame: pd.DataFrame, path: Path, tech: Technology) -> None:
-    """Every field compare() uses: types, ranges, and one hardware point per (network, config_id)."""
+def _check_rows(frame: pd.DataFrame, path: Path, tech: Technology, line_of: list[int]) -> None:
+    """Every field compare() uses: types, ranges, and one hardware point per (network, config_id).
+
+    ``line_of[i]`` is the file line of data row ``i`` (0-based), for messages.
+    """
     def fail(index, column: str, problem: str):
         value = frame[column].iloc[index]
         shown = " ".join(repr(value).split())[:40]
-        raise InputError(f"{path} data row {index + 1} (line {index + 2}): column {column!r}: {shown} {problem}")
+        raise InputError(f"{path} data row {index + 1} (line {line_of[index]}): column {column!r}: {shown} {problem}")
 
     def integers(column: str, lo: int, hi: int) -> np.ndarray:
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
@@ -108,7 +144,7 @@ def _check_rows(frame: pd.DataFrame, path: Path, tech: Technology) -> None:
         if key not in first:
             first[key] = (i, tuple(row))
         elif first[key][1] != tuple(row):
-            raise InputError(f"{path} data row {i + 1} (line {i + 2}): network {key[0]} config {key[1]!r} has other "
+            raise InputError(f"{path} data row {i + 1} (line {line_of[i]}): network {key[0]} config {key[1]!r} has other "
                              f"hardware than data row {first[key][0] + 1} (one hardware point per config)")
 
 
@@ -220,11 +256,38 @@ def print_report(result: dict) -> None:
     print("\n" + result["note"] + ".")
 
 
-def run(directory, json_path=None) -> int:
+def largest_errors(result: dict) -> tuple[float, float, int]:
+    """(largest relative energy error, largest relative delay error, infeasibility mismatches) over the judged
+    cases: the headline rows and the batched FC rows counted the reference's way. NaN if an error is undefined."""
+    parts = [result["overall"]] + ([result["fc_batched_with_batch_mac_rf"]] if "fc_batched" in result else [])
+
+    def largest(key: str) -> float:
+        values = [s[key] for s in parts if s["cases"]]
+        return max((math.nan if v is None else v for v in values), default=0.0)
+
+    return largest("energy_max_rel_err"), largest("delay_max_rel_err"), sum(s["infeasible_mismatches"] for s in parts)
+
+
+def within(result: dict, max_rel_error: float) -> tuple[bool, str]:
+    """Whether the judged cases agree to ``max_rel_error``, and a one-line verdict."""
+    energy, delay, mismatches = largest_errors(result)
+    ok = energy <= max_rel_error and delay <= max_rel_error and mismatches == 0  # NaN fails
+    return ok, (f"largest relative error: energy {energy:.3g}, delay {delay:.3g}, infeasibility mismatches "
+                f"{mismatches} (bound {max_rel_error:g}): {'PASS' if ok else 'FAIL'}")
+
+
+def run(directory, json_path=None, max_rel_error: float | None = None) -> int:
+    """Report; with ``max_rel_error``, exit status 1 if the judged cases differ by more (see the module doc)."""
+    if max_rel_error is not None and not (math.isfinite(max_rel_error) and max_rel_error >= 0):
+        raise InputError(f"--max-rel-error must be a finite number >= 0, got {max_rel_error}")
     tech = load_technology()
     rows = compare(read_reference(directory, tech), tech)
     result = report(rows)
     print_report(result)
     if json_path:
         write_json(json_path, result)
-    return 0
+    if max_rel_error is None:
+        return 0
+    ok, verdict = within(result, max_rel_error)
+    print(verdict)
+    return 0 if ok else 1

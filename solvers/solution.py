@@ -80,9 +80,9 @@ def json_safe(value: Any) -> Any:
 class Solution:
     """An optimal (or best found) hardware point with its per-layer schedule.
 
-    ``branches`` names each layer's branch (DESIGN.md names); energies in J,
-    delays in cycles; ``gap`` is the relative optimality gap (0 when proven
-    optimal); times in seconds.
+    ``branches`` names each layer's branch (the names of docs/model.md
+    section 4); energies in J, delays in cycles; ``gap`` is the relative
+    optimality gap (0 when proven optimal); times in seconds.
     """
 
     network: str

@@ -40,14 +40,18 @@ def test_allocate_mip_out_records_solver_options(tmp_path):
 
 
 def test_compare_agrees_and_exits_zero(tmp_path, capsys):
-    out = tmp_path / "compare.json"
-    assert main(["compare", *SMALL, "--metric", "delay", "--json", str(out), "--quiet"]) == 0
+    """A second run with --quiet prints nothing and writes a byte-identical JSON file (no timings in it)."""
+    out, again = tmp_path / "compare.json", tmp_path / "again.json"
+    assert main(["compare", *SMALL, "--metric", "delay", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "AGREE" in text and "mip" in text and "enumerate" in text
     result = json.loads(out.read_text())
     assert result["agree"] is True and result["relative_difference"] <= 1e-6
     assert result["solvers"]["mip"]["objective"] == pytest.approx(result["solvers"]["enumerate"]["objective"],
                                                                   rel=1e-6)
+    assert main(["compare", *SMALL, "--metric", "delay", "--json", str(again), "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert again.read_bytes() == out.read_bytes()
 
 
 def test_compare_exits_one_when_the_solvers_disagree(monkeypatch, capsys):
@@ -60,7 +64,7 @@ def test_compare_exits_one_when_the_solvers_disagree(monkeypatch, capsys):
         return replace(sol, objective=sol.objective * (1 + 1e-5))
 
     monkeypatch.setattr(compare_cmd, "mip_allocate", off_by_a_little)
-    assert main(["compare", *SMALL, "--metric", "energy", "--quiet"]) == 1
+    assert main(["compare", *SMALL, "--metric", "energy"]) == 1
     assert "DISAGREE" in capsys.readouterr().out
 
 

@@ -7,7 +7,7 @@ and another with shape ``(1, m, 1)`` make every intermediate only as large as
 the axes it really depends on. That is what makes the model cheap to
 enumerate, and it tells the MIP which axes each term couples.
 
-Conventions (DESIGN.md section 2, reference implementation of DeepOpt):
+Conventions (docs/model.md sections 2 and 3.8, as the reference implementation of DeepOpt):
 
 * Counts are in *elements*, not bits; cycles are clock cycles.
 * ``inf`` marks a count the branch cannot produce on that hardware (a working
