@@ -11,14 +11,14 @@ umask.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.solvers.solution import json_safe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -141,19 +141,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     with _atomic_target(path) as (fd, _):
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-
-
-def json_safe(value: Any) -> Any:
-    """Replace non-finite floats by None (JSON has no inf) and numpy scalars by Python ones."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def write_json(path: str | Path, payload: dict) -> None:
