@@ -33,6 +33,14 @@ def print_solution(sol: Solution) -> None:
     print(f"solver    {sol.solver}: {sol.status}, {sol.points:,} points, {sol.wall_s:.2f} s"
           + (f" (build {sol.build_s:.2f} s, solve {sol.solve_s:.2f} s), gap {sol.gap:.2e}"
              if sol.solver != "enumerate" else ""))
+    if sol.networks:
+        print(f"networks  {len(sol.networks)}" + (f", at most {sol.max_branches} distinct branches"
+                                                   if sol.max_branches else ""))
+        for n in sol.networks:
+            caps = ", ".join(([f"D <= {n.max_delay_cycles:,.0f}"] if n.max_delay_cycles is not None else [])
+                             + ([f"E <= {n.max_energy_j:.6g} J"] if n.max_energy_j is not None else []))
+            print(f"  {n.name:<20} weight {n.weight:g}: E = {n.energy_j * 1e3:.5g} mJ, D = {n.delay_cycles:,.0f} "
+                  f"cycles, {sol.metric} {n.objective:.6g}" + (f" (caps: {caps})" if caps else ""))
     if sol.worst is not None:
         print(f"worst     {sol.worst.hardware.rows}x{sol.worst.hardware.cols}, SRAM "
               f"{sol.worst.hardware.fsram_kb:g}/{sol.worst.hardware.isram_kb:g}/{sol.worst.hardware.psram_kb:g} kB: "
@@ -62,7 +70,18 @@ def manifest(sol: Solution, network, space, tech, version: str, options=None) ->
     return out
 
 
-def write_outputs(sol: Solution, out_dir, json_path, network, space, tech, version: str, options=None) -> None:
+def study_manifest(sol: Solution, problem, version: str, options=None) -> dict:
+    """:func:`manifest` of a study: every network with its source, weight and caps, and the branch limit."""
+    out = manifest(sol, problem.networks[0].network, problem.space, problem.tech, version, options)
+    if not problem.is_single_network:
+        out["network"] = {"name": problem.label, "source": None}
+        out["networks"] = [{"name": n.name, "source": n.network.source, "weight": n.weight, **n.caps()}
+                           for n in problem.networks]
+        out["max_branches"] = problem.max_branches
+    return out
+
+
+def write_outputs(sol: Solution, out_dir, json_path, problem, version: str, options=None) -> None:
     payload = solution_payload(sol)
     if json_path:
         write_json(json_path, payload)
@@ -73,5 +92,4 @@ def write_outputs(sol: Solution, out_dir, json_path, network, space, tech, versi
         atomic_write_text(out / "solution.yaml", yaml.safe_dump(json_safe(stable), sort_keys=False))
         write_csv(out / "layers.csv", pd.DataFrame(payload["layers"]))
         atomic_write_text(out / "manifest.yaml",
-                          yaml.safe_dump(json_safe(manifest(sol, network, space, tech, version, options)),
-                                         sort_keys=False))
+                          yaml.safe_dump(json_safe(study_manifest(sol, problem, version, options)), sort_keys=False))

@@ -10,9 +10,9 @@ from importlib.metadata import PackageNotFoundError, version
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.metrics import AGGREGATIONS, METRIC_EXPONENTS, check_aggregate, check_metric
 from deepopt_mip.scripts.output import check_figure_file, check_output_dir, check_output_file
+from deepopt_mip.scripts.study_args import DEFAULT_NETWORK, add_study_args
 from deepopt_mip.solvers.solution import SolverFailure
 
-DEFAULT_NETWORK = "googlenet-v1"
 DEFAULT_ARRAY = "32x64"
 DEFAULT_SRAM_KB = "16,32,8"
 DEFAULT_BITS = "8,8,32"
@@ -45,8 +45,10 @@ class Parser(argparse.ArgumentParser):
 
 def add_problem_args(parser, metric: bool = True) -> None:
     """Network, space, technology (and metric and aggregation) options shared by the space commands."""
-    parser.add_argument("--network", default=DEFAULT_NETWORK,
-                        help=f"built-in name, CSV or ONNX file (default {DEFAULT_NETWORK})")
+    parser.add_argument("--network", action="append", default=None,
+                        help=f"built-in name, CSV or ONNX file (default {DEFAULT_NETWORK}); repeat it for several "
+                             f"networks sharing one chip" if metric else
+                             f"built-in name, CSV or ONNX file (default {DEFAULT_NETWORK})")
     parser.add_argument("--batch", type=int, default=None, help=BATCH_HELP)
     parser.add_argument("--space", default="deepopt-16mm2", help="built-in space name or YAML file (default deepopt-16mm2)")
     parser.add_argument("--area-mm2", type=float, default=None, help="override the space's area budget (mm^2)")
@@ -74,8 +76,8 @@ def mip_options(args):
         raise InputError(str(exc)) from None
 
 
-def load_problem(args):
-    """(technology, space, network) from the shared options."""
+def load_space_and_tech(args):
+    """(technology, space) from the shared options."""
     from deepopt_mip.formulation.spaces import load_space
     from deepopt_mip.formulation.technology import load_technology
 
@@ -86,7 +88,23 @@ def load_problem(args):
     space = load_space(args.space, tech)
     if args.area_mm2 is not None:
         space = space.with_budget(args.area_mm2)
-    return tech, space, load_network_cli(args.network, args.batch, args.quiet)
+    return tech, space
+
+
+def load_problem(args):
+    """(technology, space, network) from the shared options, for the commands that take one network."""
+    if args.network and len(args.network) > 1:
+        raise InputError(f"{args.command} takes one --network, got {len(args.network)} "
+                         f"({', '.join(args.network)})")
+    tech, space = load_space_and_tech(args)
+    return tech, space, load_network_cli((args.network or [DEFAULT_NETWORK])[0], args.batch, args.quiet)
+
+
+def load_study_problem(args):
+    """The study (one or more networks, weights, caps, branch limit, fixed axes, or --study FILE)."""
+    from deepopt_mip.scripts.study_args import problem_from_args
+    return problem_from_args(args, lambda name, batch: load_network_cli(name, batch, args.quiet),
+                             lambda: load_space_and_tech(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     al = sub.add_parser("allocate", help="optimal hardware point of a space and its per-layer schedule")
     add_problem_args(al)
+    add_study_args(al)
     al.add_argument("--solver", default="enumerate", help="enumerate (default) or mip")
     add_mip_args(al)
     al.add_argument("--top-k", type=int, default=5, help="runners-up to report (default 5; enumeration only)")
@@ -129,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     co = sub.add_parser("compare", help="solve one allocation by MIP and by enumeration; exit 0 only if they agree")
     add_problem_args(co)
+    add_study_args(co)
     add_mip_args(co)
     co.add_argument("--json", metavar="FILE",
                     help="write both solutions and the agreement as JSON (no timings, so the file is byte-identical "
@@ -250,24 +270,23 @@ def run_allocate(args) -> int:
     if args.top_k < 0:
         raise InputError(f"--top-k must be >= 0, got {args.top_k}")
     options = mip_options(args) if args.solver == "mip" else None
-    tech, space, network = load_problem(args)
+    problem = load_study_problem(args)
+    if args.scalesim and len(problem.networks) > 1:
+        raise InputError("--scalesim exports one network: give one --network")
+    from deepopt_mip.study import solve
     verb = "enumerating" if args.solver == "enumerate" else "building the MIP over"
-    progress = ProgressLine(f"{verb} {space.name}", quiet=args.quiet)
+    progress = ProgressLine(f"{verb} {problem.space.name}", quiet=args.quiet)
     try:
-        if args.solver == "enumerate":
-            from deepopt_mip.solvers.enumeration import enumerate_space
-            solution = enumerate_space(network, space, tech, args.metric, args.aggregate, args.top_k, progress)
-        else:
-            from deepopt_mip.solvers.mip import mip_allocate
-            solution = mip_allocate(network, space, tech, args.metric, args.aggregate, options, progress)
+        solution = solve(problem, args.solver, options, top_k=args.top_k, progress=progress)
     finally:
         progress.close()
-    if not args.quiet:
-        print_solution(solution)
-    write_outputs(solution, args.out, args.json, network, space, tech, package_version(), options)
+    write_outputs(solution, args.out, args.json, problem, package_version(), options)
     if args.scalesim:
         from deepopt_mip.scripts.scalesim_export import export_scalesim
-        export_scalesim(args.scalesim, network, solution.hardware, solution.branches, tech)
+        export_scalesim(args.scalesim, problem.networks[0].network, solution.hardware, solution.branches,
+                        problem.tech)
+    if not args.quiet:
+        print_solution(solution)
     return 0
 
 
@@ -275,8 +294,7 @@ def run_compare(args) -> int:
     check_outputs(args, files=("json",))
     from deepopt_mip.scripts.compare_cmd import run
     options = mip_options(args)
-    tech, space, network = load_problem(args)
-    return run(network, space, tech, args.metric, args.aggregate, options, args.json, args.quiet)
+    return run(load_study_problem(args), options, args.json, args.quiet)
 
 
 def run_pareto(args) -> int:

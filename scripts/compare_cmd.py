@@ -1,4 +1,4 @@
-"""``deepopt-mip compare``: one allocation solved by the MIP and by enumeration, side by side.
+"""``deepopt-mip compare``: one allocation or study solved by the MIP and by enumeration, side by side.
 
 Exit status 0 only if both optima agree to a relative 1e-6 (and the MIP
 proved its optimum); 1 otherwise. ``quiet`` prints nothing: the exit status
@@ -8,19 +8,11 @@ the printed table), so the same inputs give a byte-identical file.
 
 from __future__ import annotations
 
-import time
 
-from deepopt_mip.scripts.allocate_cmd import hardware_dict
 from deepopt_mip.scripts.output import write_json
 from deepopt_mip.scripts.progress import ProgressLine
-from deepopt_mip.solvers.enumeration import enumerate_space
-from deepopt_mip.solvers.mip import mip_allocate
-
-AGREEMENT = 1e-6
-
-
-def relative_difference(a: float, b: float) -> float:
-    return abs(a - b) / max(abs(a), abs(b), 1e-300)
+from deepopt_mip.solvers.solution import hardware_dict
+from deepopt_mip.study import AGREEMENT, compare
 
 
 def _row(name, sol, wall_s):
@@ -30,36 +22,40 @@ def _row(name, sol, wall_s):
             f"{sol.build_s:>9.2f}{sol.solve_s:>9.2f}{wall_s:>9.2f}  {sol.status}")
 
 
-def run(network, space, tech, metric, aggregate, options, json_path, quiet) -> int:
-    progress = ProgressLine(f"MIP over {space.name}", quiet=quiet)
-    start = time.perf_counter()
+def run(problem, options, json_path, quiet) -> int:
+    space = problem.space
+    mip_progress = ProgressLine(f"MIP over {space.name}", quiet=quiet)
+    enum_progress = ProgressLine(f"enumerating {space.name}", quiet=quiet)
     try:
-        mip = mip_allocate(network, space, tech, metric, aggregate, options, progress)
+        result = compare(problem, options, mip_progress=mip_progress, enumerate_progress=enum_progress)
     finally:
-        progress.close()
-    mip_wall = time.perf_counter() - start
-    progress = ProgressLine(f"enumerating {space.name}", quiet=quiet)
-    start = time.perf_counter()
-    try:
-        enum = enumerate_space(network, space, tech, metric, aggregate, top_k=1, progress=progress)
-    finally:
-        progress.close()
-    enum_wall = time.perf_counter() - start
-    difference = relative_difference(mip.objective, enum.objective)
-    agree = difference <= AGREEMENT and mip.status == "optimal"
+        mip_progress.close()
+        enum_progress.close()
+    mip, enum = result.mip, result.enumerate
+    difference, agree = result.relative_difference, result.agree
     if not quiet:
-        print(f"{network.name}, {space.name} ({space.budget_mm2:g} mm^2), metric {metric}, aggregation {aggregate}")
+        print(f"{problem.label}, {space.name} ({space.budget_mm2:g} mm^2), metric {problem.metric}, "
+              f"aggregation {problem.aggregate}" + ("" if problem.is_single_network else
+                                                    f", {len(problem.networks)} networks"
+                                                    + "".join(f"; {n.name}: weight {n.weight:g}"
+                                                              + "".join(f", {k} {v:g}" for k, v in n.caps().items()
+                                                                        if v is not None)
+                                                              for n in problem.networks)
+                                                    + (f"; at most {problem.max_branches} branches"
+                                                       if problem.max_branches else "")))
         print(f"{'solver':<10}{'J x K':<9}{'SRAM f/i/p kB':<14}{'area mm2':>9}{'objective':>16}{'E [mJ]':>12}"
               f"{'D [cycles]':>14}{'build s':>9}{'solve s':>9}{'wall s':>9}  status")
-        print(_row("mip", mip, mip_wall))
-        print(_row("enumerate", enum, enum_wall))
+        print(_row("mip", mip, result.mip_wall_s))
+        print(_row("enumerate", enum, result.enumerate_wall_s))
         same_point = mip.hardware == enum.hardware
         print(f"agreement: relative difference {difference:.2e} (tolerance {AGREEMENT:g}): "
               f"{'AGREE' if agree else 'DISAGREE'}" + ("" if same_point else " (different points of equal cost)"
                                                         if agree else ""))
     if json_path:
         write_json(json_path, {
-            "network": network.name, "space": space.name, "metric": metric, "aggregate": aggregate,
+            "network": problem.label, "space": space.name, "metric": problem.metric, "aggregate": problem.aggregate,
+            "networks": [{"name": n.name, "weight": n.weight, **n.caps()} for n in problem.networks],
+            "max_branches": problem.max_branches,
             "agree": agree, "relative_difference": difference, "tolerance": AGREEMENT,
             "solvers": {name: {"hardware": hardware_dict(sol.hardware), "objective": sol.objective,
                                "energy_j": sol.energy_j, "delay_cycles": sol.delay_cycles, "status": sol.status,

@@ -55,15 +55,15 @@ def test_compare_agrees_and_exits_zero(tmp_path, capsys):
 
 
 def test_compare_exits_one_when_the_solvers_disagree(monkeypatch, capsys):
-    import deepopt_mip.scripts.compare_cmd as compare_cmd
-    real = compare_cmd.mip_allocate
+    import deepopt_mip.solvers.mip as mip
+    real = mip.mip_allocate
 
     def off_by_a_little(*args, **kwargs):
         from dataclasses import replace
         sol = real(*args, **kwargs)
         return replace(sol, objective=sol.objective * (1 + 1e-5))
 
-    monkeypatch.setattr(compare_cmd, "mip_allocate", off_by_a_little)
+    monkeypatch.setattr(mip, "mip_allocate", off_by_a_little)
     assert main(["compare", *SMALL, "--metric", "energy"]) == 1
     assert "DISAGREE" in capsys.readouterr().out
 

@@ -1,0 +1,276 @@
+"""Studies (several networks, weights, caps, a branch limit): both solvers against a brute force that tries
+every schedule on small layer sets, against each other on the built-ins, and against today's one-network
+solvers."""
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deepopt_mip.formulation.costmodel.network_cost import cost_tables
+from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.formulation.metrics import METRIC_EXPONENTS, metric_value
+from deepopt_mip.formulation.networks import Network, load_network
+from deepopt_mip.formulation.problem import Problem, StudyNetwork
+from deepopt_mip.formulation.spaces import load_space, parse_space
+from deepopt_mip.formulation.technology import load_technology
+from deepopt_mip.solvers.enumeration import enumerate_space
+from deepopt_mip.solvers.study_enumeration import enumerate_study
+from deepopt_mip.solvers.study_mip import mip_study
+
+TECH = load_technology()
+TINY_SPACE = """
+name: tiny
+rows: {min: 8, max: 24, step: 8}
+cols: {min: 8, max: 32, step: 8}
+aspect_min_ratio: 0.5
+sram_kb: {filter: [4, 16, 64], ifmap: [8, 32], psum: [4, 16]}
+bits: {filter: 8, ifmap: 8, psum: 32}
+dram: {bandwidth_bits_per_cycle: 128, block_bits: 128}
+area: {budget_mm2: 4.5, tolerance: 0.0}
+"""
+SPACE_4MM2 = load_space("deepopt-16mm2", TECH).with_budget(4)
+ALEXNET, SQUEEZENET = load_network("alexnet"), load_network("squeezenet-v1.1")
+BRANCH_COUNT = 5
+
+
+def tiny_space():
+    return parse_space(TINY_SPACE, "tiny.yaml", TECH)
+
+
+def every_point(space):
+    """(hardware, area) of every valid point, by a plain loop (area and register rules of the space)."""
+    rows, cols = space.axis_values(space.rows, space.cols), space.axis_values(space.cols, space.rows)
+    for j, k, f, i, p in itertools.product(rows, cols, space.fsram_kb, space.isram_kb, space.psram_kb):
+        area = j * k * space.pe_um2 + (f + i + p) * 1024 * space.sram_um2_per_byte
+        if min(j, k) < space.aspect_min_ratio * max(j, k) or area > space.limit_um2:
+            continue
+        if f * 8192 < j * k * 8 or i * 8192 < j * 8 or p * 8192 < k * 32:
+            continue
+        yield space.hardware_point(j, k, f, i, p), area
+
+
+def network_value(item: StudyNetwork, energy, delay, assignment, metric, aggregate):
+    """One network's metric under one branch per layer, or inf if the schedule breaks a cap."""
+    e = np.array([energy[l, b] for l, b in enumerate(assignment)])
+    d = np.array([delay[l, b] for l, b in enumerate(assignment)])
+    if item.capped:
+        if not (np.isfinite(e).all() and np.isfinite(d).all()):
+            return np.inf
+        if item.max_delay_cycles is not None and d.sum() > item.max_delay_cycles:
+            return np.inf
+        if item.max_energy_j is not None and e.sum() > item.max_energy_j:
+            return np.inf
+    if aggregate == "layer-sum":
+        return float(np.sum(metric_value(e, d, metric)))
+    return float(metric_value(e.sum(), d.sum(), metric))
+
+
+def brute_force(problem: Problem) -> float:
+    """The least objective over every point, every set U of allowed branches with |U| <= limit, and every
+    schedule of every network drawn from U (all 5^L of them)."""
+    limit = problem.max_branches or BRANCH_COUNT
+    sets = [u for size in range(1, limit + 1) for u in itertools.combinations(range(BRANCH_COUNT), size)]
+    best = np.inf
+    for hardware, _ in every_point(problem.space):
+        tables = [cost_tables(item.network.layers, hardware.arrays(), TECH) for item in problem.networks]
+        for allowed in sets:
+            total = 0.0
+            for item, table in zip(problem.networks, tables):
+                total += item.weight * min(
+                    network_value(item, table.energy_j, table.delay_cycles, a, problem.metric, problem.aggregate)
+                    for a in itertools.product(allowed, repeat=len(item.network.layers)))
+            best = min(best, total)
+    return best
+
+
+def delay_range(network, space):
+    """Least and largest finite delay of any all-usable schedule over the space's points (for caps that bind)."""
+    lows, highs = [], []
+    for hardware, _ in every_point(space):
+        t = cost_tables(network.layers, hardware.arrays(), TECH)
+        ok = np.isfinite(t.energy_j) & np.isfinite(t.delay_cycles)
+        if ok.any(axis=1).all():
+            lows.append(np.where(ok, t.delay_cycles, np.inf).min(axis=1).sum())
+            highs.append(np.where(ok, t.delay_cycles, -np.inf).max(axis=1).sum())
+    return min(lows), max(highs)
+
+
+LAYER_POOL = [layer for layer in ALEXNET.layers[:3] + SQUEEZENET.layers[:6]]
+
+
+@st.composite
+def studies(draw):
+    space = tiny_space()
+    count = draw(st.integers(1, 2))
+    items = []
+    for n in range(count):
+        picks = draw(st.lists(st.sampled_from(range(len(LAYER_POOL))), min_size=1, max_size=3, unique=True))
+        network = Network(name=f"net{n}", layers=tuple(replace(LAYER_POOL[i], name=f"l{i}") for i in picks))
+        lo, hi = delay_range(network, space)
+        cap = draw(st.one_of(st.none(), st.floats(0.0, 1.2).map(lambda x: lo + x * (hi - lo) + 1.0)))
+        weight = draw(st.sampled_from([1.0, 0.5, 3.0]))
+        items.append(StudyNetwork(network, weight=weight, max_delay_cycles=cap))
+    metric = draw(st.sampled_from(sorted(METRIC_EXPONENTS)))
+    aggregate = "network" if any(i.capped for i in items) else draw(st.sampled_from(["network", "layer-sum"]))
+    limit = draw(st.sampled_from([None, 1, 2, 3]))
+    return Problem(networks=tuple(items), metric=metric, space=space, tech=TECH, aggregate=aggregate,
+                   max_branches=limit)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(studies())
+def test_both_solvers_equal_a_brute_force_over_every_schedule(problem):
+    want = brute_force(problem)
+    if not np.isfinite(want):
+        for solve in (enumerate_study, mip_study):
+            with pytest.raises(InputError, match="no point"):
+                solve(problem)
+        return
+    for solution in (enumerate_study(problem), mip_study(problem)):
+        assert solution.objective == pytest.approx(want, rel=1e-6)
+        assert solution.status == "optimal"
+        used = {b for n in solution.networks for b in n.branches}
+        assert len(used) <= (problem.max_branches or BRANCH_COUNT)
+        for item, result in zip(problem.networks, solution.networks):
+            if item.max_delay_cycles is not None:
+                assert result.delay_cycles <= item.max_delay_cycles
+
+
+@pytest.mark.parametrize("network", ["alexnet", "vgg-16", "squeezenet-v1.1", "googlenet-v1", "resnet-50"])
+@pytest.mark.parametrize("metric", ["energy", "edp", *(pytest.param(m, marks=pytest.mark.slow)
+                                                      for m in ("delay", "e2dp", "ed2p"))])
+def test_one_network_without_caps_is_todays_problem(network, metric):
+    net = load_network(network)
+    today = enumerate_space(net, SPACE_4MM2, TECH, metric, "network", top_k=0)
+    study = enumerate_study(Problem((StudyNetwork(net),), metric, SPACE_4MM2, TECH), top_k=0)
+    assert study.objective == pytest.approx(today.objective, rel=1e-12)
+    assert study.hardware == today.hardware
+
+
+@pytest.mark.parametrize("metric", sorted(METRIC_EXPONENTS))
+def test_one_network_mip_study_is_todays_problem(metric):
+    today = enumerate_space(ALEXNET, SPACE_4MM2, TECH, metric, "layer-sum" if metric == "e2dp" else "network",
+                            top_k=0)
+    problem = Problem((StudyNetwork(ALEXNET),), metric, SPACE_4MM2, TECH,
+                      aggregate="layer-sum" if metric == "e2dp" else "network")
+    assert mip_study(problem).objective == pytest.approx(today.objective, rel=1e-6)
+
+
+def two_network_study(metric, max_branches=None):
+    return Problem((StudyNetwork(ALEXNET, weight=2.0, max_delay_cycles=2.3e6),
+                    StudyNetwork(SQUEEZENET, max_delay_cycles=1.5e6)), metric, SPACE_4MM2, TECH,
+                   max_branches=max_branches)
+
+
+def test_the_two_network_caps_bind():
+    free = enumerate_study(replace(two_network_study("energy"), networks=(
+        StudyNetwork(ALEXNET, weight=2.0), StudyNetwork(SQUEEZENET))))
+    capped = enumerate_study(two_network_study("energy"))
+    assert free.networks[0].delay_cycles > 2.3e6 or free.networks[1].delay_cycles > 1.5e6
+    assert capped.objective > free.objective
+    assert capped.networks[0].delay_cycles <= 2.3e6 and capped.networks[1].delay_cycles <= 1.5e6
+
+
+@pytest.mark.parametrize("metric", ["energy", "delay", "edp"])
+def test_mip_equals_enumeration_on_a_two_network_study_with_binding_caps(metric):
+    problem = two_network_study(metric)
+    mip, enum = mip_study(problem), enumerate_study(problem)
+    assert mip.status == "optimal"
+    assert mip.objective == pytest.approx(enum.objective, rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric", ["e2dp", "ed2p"])
+@pytest.mark.parametrize("max_branches", [None, 1, 2])
+def test_mip_equals_enumeration_on_two_network_products(metric, max_branches):
+    problem = two_network_study(metric, max_branches)
+    assert mip_study(problem).objective == pytest.approx(enumerate_study(problem).objective, rel=1e-6)
+
+
+def test_branch_limit_one_to_five_never_improves_as_it_tightens_and_both_solvers_agree():
+    values = []
+    for limit in range(1, 6):
+        problem = two_network_study("energy", limit)
+        enum, mip = enumerate_study(problem, top_k=0), mip_study(problem)
+        assert mip.objective == pytest.approx(enum.objective, rel=1e-6)
+        assert len({b for n in enum.networks for b in n.branches}) <= limit
+        values.append(enum.objective)
+    assert all(a >= b * (1 - 1e-12) for a, b in zip(values, values[1:]))
+    assert values[-1] == pytest.approx(enumerate_study(two_network_study("energy")).objective, rel=1e-12)
+
+
+def test_three_networks_with_a_delay_cap_on_each():
+    googlenet = load_network("googlenet-v1")
+    problem = Problem((StudyNetwork(ALEXNET, max_delay_cycles=2.3e6), StudyNetwork(SQUEEZENET, max_delay_cycles=1.5e6),
+                       StudyNetwork(googlenet, max_delay_cycles=5.0e6)), "energy", SPACE_4MM2, TECH)
+    mip, enum = mip_study(problem), enumerate_study(problem)
+    assert mip.objective == pytest.approx(enum.objective, rel=1e-6)
+    assert [n.name for n in enum.networks] == ["alexnet", "squeezenet-v1.1", "googlenet-v1"]
+    assert enum.objective == pytest.approx(sum(n.weight * n.energy_j for n in enum.networks), rel=1e-12)
+
+
+def test_weights_scale_the_objective_and_not_the_optimum():
+    one = enumerate_study(Problem((StudyNetwork(ALEXNET), StudyNetwork(SQUEEZENET)), "energy", SPACE_4MM2, TECH))
+    three = enumerate_study(Problem((StudyNetwork(ALEXNET, weight=3.0), StudyNetwork(SQUEEZENET, weight=3.0)),
+                                    "energy", SPACE_4MM2, TECH))
+    assert three.objective == pytest.approx(3 * one.objective, rel=1e-12)
+    assert three.hardware == one.hardware
+
+
+def test_caps_no_point_meets_name_the_cap_and_the_least_value_reached():
+    problem = Problem((StudyNetwork(ALEXNET, max_delay_cycles=1e5),), "energy", SPACE_4MM2, TECH)
+    for solve in (enumerate_study, mip_study):
+        with pytest.raises(InputError, match=r"max delay of alexnet \(100000 cycles\): the least delay any point "
+                                             r"reaches is 2\.09\d+e\+06"):
+            solve(problem)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(weight=0), "weight"), (dict(weight=float("nan")), "weight"), (dict(max_delay_cycles=-1), "max delay"),
+    (dict(max_energy_j=float("inf")), "max energy")])
+def test_bad_weights_and_caps_are_refused(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        StudyNetwork(ALEXNET, **kwargs)
+
+
+def test_problem_refuses_layer_sum_caps_repeats_and_bad_branch_limits():
+    with pytest.raises(InputError, match="layer-sum"):
+        Problem((StudyNetwork(ALEXNET, max_delay_cycles=1e7),), "edp", SPACE_4MM2, TECH, aggregate="layer-sum")
+    with pytest.raises(InputError, match="twice"):
+        Problem((StudyNetwork(ALEXNET), StudyNetwork(ALEXNET)), "edp", SPACE_4MM2, TECH)
+    for bad in (0, 6, 2.5, True):
+        with pytest.raises(InputError, match="max branches"):
+            Problem((StudyNetwork(ALEXNET),), "edp", SPACE_4MM2, TECH, max_branches=bad)
+
+
+def test_fixed_array_leaves_only_the_srams_to_choose():
+    space = SPACE_4MM2.restricted(rows=18, cols=24)
+    solution = enumerate_study(two_network_study("energy").__class__(
+        two_network_study("energy").networks, "energy", space, TECH))
+    assert (solution.hardware.rows, solution.hardware.cols) == (18, 24)
+    free = enumerate_study(two_network_study("energy"))
+    assert solution.objective >= free.objective * (1 - 1e-12)
+
+
+def test_solution_serialisers_agree_with_the_solution(tmp_path):
+    import json
+
+    import yaml
+    solution = enumerate_study(two_network_study("edp"))
+    payload = json.loads(solution.to_json())
+    assert payload == yaml.safe_load(solution.to_yaml())
+    assert payload["objective"] == pytest.approx(solution.objective)
+    assert [n["name"] for n in payload["networks"]] == ["alexnet", "squeezenet-v1.1"]
+    assert payload["networks"][0]["caps"] == {"max_delay_cycles": 2.3e6, "max_energy_j": None}
+    assert set(payload["hardware"]) >= {"J", "K", "fsram_kb", "isram_kb", "psram_kb"}
+    frame = solution.to_frame()
+    assert len(frame) == len(ALEXNET.layers) + len(SQUEEZENET.layers)
+    for n in payload["networks"]:
+        rows = frame[frame["network"] == n["name"]]
+        assert rows["energy_j"].sum() == pytest.approx(n["energy_j"], rel=1e-12)
+        assert rows["delay_cycles"].sum() == pytest.approx(n["delay_cycles"], rel=1e-12)
+    assert "wall_s" not in json.loads(solution.to_json(timings=False))["solver"]
