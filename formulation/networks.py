@@ -21,12 +21,14 @@ import math
 import os
 import tempfile
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import fields, replace
 from importlib import resources
 from pathlib import Path
 
 from deepopt_mip.formulation.errors import InputError, read_input_text
 from deepopt_mip.formulation.layers import LAYER_KINDS, Layer
+from deepopt_mip.formulation.onnx_import import ONNX_SUFFIXES, import_onnx
+from deepopt_mip.formulation.workload import Network
 
 __all__ = [
     "BUILTIN_NETWORKS",
@@ -34,17 +36,17 @@ __all__ = [
     "NETWORK_COLUMNS",
     "Network",
     "builtin_network_names",
+    "is_onnx_path",
     "load_network",
     "parse_network_csv",
     "with_fc_batch",
     "write_network_csv",
 ]
 
-NETWORK_COLUMNS: tuple[str, ...] = (
-    "name", "kind", "ifmap_h", "ifmap_w", "pad", "channels", "filter_h", "filter_w",
-    "filters", "ofmap_h", "ofmap_w", "stride", "groups", "batch",
-)
-"""The columns of a network file, in the order :func:`write_network_csv` writes them."""
+NETWORK_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Layer))
+"""The required columns of a network file (the :class:`Layer` fields), in the order
+:func:`write_network_csv` writes them:
+``name,kind,ifmap_h,ifmap_w,pad,channels,filter_h,filter_w,filters,ofmap_h,ofmap_w,stride,groups,batch``."""
 
 _INT_COLUMNS = tuple(c for c in NETWORK_COLUMNS if c not in ("name", "kind", "pad"))
 
@@ -72,58 +74,6 @@ _DATA_PACKAGE = "deepopt_mip.data"
 _NETWORK_DIR = "networks"
 
 
-@dataclass(frozen=True)
-class Network:
-    """A workload: its name, its Conv/FC layers in execution order, where it came from.
-
-    ``source`` is provenance only (``deepopt_mip.data:networks/<file>`` for a
-    built-in, the path given for a user file) and takes no part in equality:
-    two networks with the same name and layers are equal.
-    """
-
-    name: str
-    layers: tuple[Layer, ...]
-    source: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "layers", tuple(self.layers))
-        if not self.name or not str(self.name).strip():
-            raise InputError("network name is empty")
-        if not self.layers:
-            raise InputError(f"network {self.name!r} has no layers")
-        for layer in self.layers:
-            if not isinstance(layer, Layer):
-                raise InputError(f"network {self.name!r}: {layer!r} is not a Layer")
-        seen: set[str] = set()
-        for layer in self.layers:
-            if layer.name in seen:
-                raise InputError(f"network {self.name!r}: layer name {layer.name!r} appears twice")
-            seen.add(layer.name)
-
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates per image: the sum of the layers' :attr:`Layer.macs`."""
-        return sum(layer.macs for layer in self.layers)
-
-    def layer(self, name: str) -> Layer:
-        """The layer called ``name`` (:class:`KeyError` if there is none)."""
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(f"network {self.name!r} has no layer {name!r}")
-
-    def to_frame(self):
-        """The layers as a pandas DataFrame (columns of the file plus ``macs``)."""
-        import pandas as pd
-
-        rows = [{c: getattr(layer, c) for c in NETWORK_COLUMNS} | {"macs": layer.macs}
-                for layer in self.layers]
-        return pd.DataFrame(rows, columns=[*NETWORK_COLUMNS, "macs"])
-
-
 def builtin_network_names() -> list[str]:
     """Names of the built-in workloads, in the reference's order."""
     return list(BUILTIN_NETWORKS)
@@ -136,8 +86,13 @@ def _builtin_key(name: str) -> str | None:
     return NETWORK_ALIASES.get(key)
 
 
+def is_onnx_path(name_or_path: str | os.PathLike) -> bool:
+    """Whether :func:`load_network` reads this path as an ONNX model (``.onnx``, ``.onnx.gz``)."""
+    return str(name_or_path).lower().endswith(ONNX_SUFFIXES)
+
+
 def _looks_like_a_name(text: str) -> bool:
-    return not any(sep in text for sep in ("/", "\\")) and not text.lower().endswith((".csv", ".onnx"))
+    return not any(sep in text for sep in ("/", "\\")) and not text.lower().endswith((".csv", *ONNX_SUFFIXES))
 
 
 def with_fc_batch(network: Network, batch: int | None) -> Network:
@@ -155,7 +110,7 @@ def load_network(name_or_path: str | os.PathLike, batch: int | None = None) -> N
 
     A :class:`str` is looked up among the built-ins first; a :class:`~os.PathLike`
     is always a path. A user file's network is named after the file's stem; a
-    file ending in ``.onnx`` is imported by :mod:`~deepopt_mip.formulation.onnx_import`.
+    file ending in ``.onnx`` or ``.onnx.gz`` is imported by :mod:`~deepopt_mip.formulation.onnx_import`.
     ``batch`` sets the batch of the FC layers (for ONNX it overrides the
     input's first dimension).
     """
@@ -183,8 +138,7 @@ def _load_network(name_or_path: str | os.PathLike, batch: int | None) -> Network
     else:
         raise InputError(f"network must be a name or a path, got {type(name_or_path).__name__}")
 
-    if path.suffix.lower() == ".onnx":
-        from deepopt_mip.formulation.onnx_import import import_onnx
+    if is_onnx_path(path):
         return import_onnx(path, batch=batch).network
     text = read_input_text(path, "network file")
     return parse_network_csv(text, name=path.stem, source=str(path))
