@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 from deepopt_mip.formulation.errors import InputError, read_input_text
+from deepopt_mip.formulation.graph import RESERVED_CHARACTERS, GraphError, derive_edges, format_inputs, parse_inputs
 from deepopt_mip.formulation.layers import LAYER_KINDS, Layer
 from deepopt_mip.formulation.onnx_import import ONNX_SUFFIXES, import_onnx
 from deepopt_mip.formulation.workload import Network
@@ -34,6 +35,7 @@ __all__ = [
     "BUILTIN_NETWORKS",
     "NETWORK_ALIASES",
     "NETWORK_COLUMNS",
+    "OPTIONAL_COLUMNS",
     "Network",
     "builtin_network_names",
     "is_onnx_path",
@@ -47,6 +49,10 @@ NETWORK_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Layer))
 """The required columns of a network file (the :class:`Layer` fields), in the order
 :func:`write_network_csv` writes them:
 ``name,kind,ifmap_h,ifmap_w,pad,channels,filter_h,filter_w,filters,ofmap_h,ofmap_w,stride,groups,batch``."""
+
+OPTIONAL_COLUMNS: tuple[str, ...] = ("inputs",)
+"""Columns a network file may add: ``inputs``, the layers it reads and what lies between
+(:mod:`~deepopt_mip.formulation.graph`). Written last when the network has a graph."""
 
 _INT_COLUMNS = tuple(c for c in NETWORK_COLUMNS if c not in ("name", "kind", "pad"))
 
@@ -156,7 +162,7 @@ def _one_line(text: str) -> str:
 def parse_network_csv(text: str, name: str, source: str) -> Network:
     """Parse the text of a network file (``source`` names it in error messages)."""
     label = source or name
-    lines = text.splitlines()
+    lines = text.removeprefix("\ufeff").splitlines()
     # (line number in the file, text) of the lines that are neither blank nor comments
     content = [(i, line) for i, line in enumerate(lines, start=1) if not _is_skippable(line)]
     if not content:
@@ -176,16 +182,19 @@ def parse_network_csv(text: str, name: str, source: str) -> Network:
     if missing:
         raise InputError(f"{where}: missing column(s) {', '.join(missing)} "
                          f"(expected {','.join(NETWORK_COLUMNS)})")
-    extra = [c for c in header if c not in NETWORK_COLUMNS]
+    extra = [c for c in header if c not in NETWORK_COLUMNS + OPTIONAL_COLUMNS]
     if extra:
         raise InputError(f"{where}: unknown column(s) {', '.join(extra)} "
-                         f"(expected {','.join(NETWORK_COLUMNS)})")
+                         f"(expected {','.join(NETWORK_COLUMNS)}, optionally {','.join(OPTIONAL_COLUMNS)})")
+    has_graph = "inputs" in seen
 
     data = content[1:]
     if not data:
         raise InputError(f"{label}: no layers after the header (line {header_lineno})")
 
     layers: list[Layer] = []
+    inputs: list = []
+    wheres: list[str] = []
     first_row_of: dict[str, int] = {}
     for row_number, (lineno, line) in enumerate(data, start=1):
         cells = [c.strip() for c in next(csv.reader([line]))]
@@ -201,7 +210,23 @@ def parse_network_csv(text: str, name: str, source: str) -> Network:
                              f"by data row {first_row_of[layer.name]}")
         first_row_of[layer.name] = row_number
         layers.append(layer)
-    return Network(name=name, layers=tuple(layers), source=source)
+        wheres.append(where)
+        if has_graph:
+            reserved = [ch for ch in RESERVED_CHARACTERS if ch in layer.name]
+            if reserved:
+                raise InputError(f"{where}: field 'name': {' '.join(reserved)} may not appear in a layer name "
+                                 "when the file has an inputs column")
+            try:
+                inputs.append(parse_inputs(values["inputs"]))
+            except ValueError as exc:
+                raise InputError(f"{where}: field 'inputs': {_one_line(exc)}") from None
+    if not has_graph:
+        return Network(name=name, layers=tuple(layers), source=source)
+    try:
+        derive_edges(layers, inputs)
+    except GraphError as exc:
+        raise InputError(f"{wheres[exc.index]}: field 'inputs': {_one_line(exc)}") from None
+    return Network(name=name, layers=tuple(layers), source=source, inputs=tuple(inputs))
 
 
 def _parse_row(values: dict[str, str], where: str) -> Layer:
@@ -273,6 +298,8 @@ def _format_cell(value: object) -> str:
 def write_network_csv(network: Network, path: str | os.PathLike, comments: list[str] | tuple[str, ...] = ()) -> Path:
     """Write ``network`` in the network-file format, atomically; return the path.
 
+    A network with a graph gets the ``inputs`` column, read back equal.
+
     ``comments`` become the leading ``#`` lines (by default one naming the
     network and its source). The file is written to a temporary file in the
     same folder and renamed over ``path``, so it is never half-written.
@@ -283,6 +310,10 @@ def write_network_csv(network: Network, path: str | os.PathLike, comments: list[
     buffer: list[str] = [f"# {_one_line(c)}".rstrip() + "\n" for c in comments]
     rows: list[list[str]] = [list(NETWORK_COLUMNS)]
     rows += [[_format_cell(getattr(layer, c)) for c in NETWORK_COLUMNS] for layer in network.layers]
+    if network.inputs is not None:
+        rows[0].append("inputs")
+        for row, entry in zip(rows[1:], network.inputs):
+            row.append(format_inputs(entry))
 
     class _Sink:
         def write(self, s: str) -> None:

@@ -45,7 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepopt_mip.formulation.errors import GZIP_MAGIC, InputError, read_input_bytes
+from deepopt_mip.formulation.graph import RESERVED_CHARACTERS, GraphError, derive_edges
 from deepopt_mip.formulation.layers import Layer
+from deepopt_mip.formulation.onnx_graph import InputTracer
 from deepopt_mip.formulation.workload import Network
 
 __all__ = ["OnnxImport", "import_onnx", "parse_onnx_bytes", "ONNX_MISSING", "ONNX_SUFFIXES", "MAX_ONNX_BYTES"]
@@ -85,6 +87,14 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     line = next((ln for ln in text.splitlines() if ln.strip()), "")
     return _one_line(f"{type(exc).__name__}: {line}" if line else type(exc).__name__)[:300]
+
+
+def _layer_name(node_name: str) -> str:
+    """A node's name as a layer name: one line, the characters reserved by ``inputs`` replaced by ``_``."""
+    name = _one_line(node_name)
+    for ch in RESERVED_CHARACTERS:
+        name = name.replace(ch, "_")
+    return name
 
 
 def _require_onnx(label: str):
@@ -241,10 +251,12 @@ class _Importer:
         skipped: Counter = Counter()
         used_names: set[str] = set()
         op_count: Counter = Counter()
+        layer_of: dict[str, str] = {}  # a layer node's output tensor -> the layer's name
+        data_input: list[str] = []  # each layer's data input tensor
         for node in self.nodes:
             op = node.op_type
             op_count[op] += 1
-            base = _one_line(node.name) or f"{_one_line(op).lower() or 'node'}_{op_count[op]}"
+            base = _layer_name(node.name) or f"{_one_line(op).lower() or 'node'}_{op_count[op]}"
             node_label = f"node {base!r} ({op})"
             if node.domain not in ("", "ai.onnx"):
                 skipped[_one_line(f"{node.domain}.{op}")] += 1
@@ -268,6 +280,9 @@ class _Importer:
                 layer_name = f"{base}_{suffix}"
                 suffix += 1
             used_names.add(layer_name)
+            if node.output and node.output[0]:
+                layer_of[node.output[0]] = layer_name
+            data_input.append(node.input[0])
             try:
                 layers.append(Layer(name=layer_name, **layer_kwargs))
             except InputError as exc:
@@ -278,13 +293,25 @@ class _Importer:
             ops = ", ".join(f"{op} x{n}" for op, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))
             raise InputError(f"{self.label}: no Conv, Gemm or MatMul-as-FC layer in the graph "
                              f"(operators: {ops or 'none'})")
-        try:
-            network = Network(name=self.name, layers=tuple(layers), source=self.label)
-        except InputError as exc:
-            raise InputError(f"{self.label}: {_one_line(exc)}") from None
+        tracer = InputTracer(self.nodes, self.shapes, self.constants, self.data_inputs, layer_of)
+        inputs = [tracer.inputs(tensor) for tensor in data_input]
+        network = self.network(layers, inputs)
         skipped_items = tuple(sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))
         return OnnxImport(network=network, batch=batch, skipped=skipped_items,
                           summary=_summary(self.label, network, batch, batch_source, skipped_items))
+
+    def network(self, layers: list[Layer], inputs: list) -> Network:
+        """The network with the derived graph; a layer whose derived inputs do not fit its shape gets ``None``."""
+        for _ in range(len(layers)):
+            try:
+                derive_edges(layers, inputs)
+                break
+            except GraphError as exc:
+                inputs[exc.index] = None
+        try:
+            return Network(name=self.name, layers=tuple(layers), source=self.label, inputs=tuple(inputs))
+        except InputError as exc:
+            raise InputError(f"{self.label}: {_one_line(exc)}") from None
 
     def conv(self, node, node_label: str) -> dict:
         if len(node.input) < 2 or not node.input[0] or not node.input[1]:
@@ -458,11 +485,15 @@ def _summary(label: str, network, batch: int, batch_source: str, skipped: tuple[
     if fc and batch != BUILTIN_FC_BATCH and batch_source != "--batch":
         head += f"; the built-in networks run FC layers at batch {BUILTIN_FC_BATCH}: add --batch {BUILTIN_FC_BATCH} to compare with them"
     head += ")"
+    unknown = sum(entry is None for entry in network.inputs)
+    graph = f"; graph: {len(network.edges)} edges between layers"
+    if unknown:
+        graph += f", inputs of {unknown} layer{'s' if unknown > 1 else ''} not derived (written ?)"
     if not skipped:
-        return head + "; no operators skipped"
+        return head + "; no operators skipped" + graph
     other = [f"{op} x{count}" for op, count in skipped if op not in POOLING_OPS]
     pooling = [f"{op} x{count}" for op, count in skipped if op in POOLING_OPS]
     text = head + f"; skipped {sum(c for _, c in skipped)} operators: " + (", ".join(other) or "none but pooling")
     if pooling:
         text += "; pooling (no MACs, fusable into the layer before): " + ", ".join(pooling)
-    return text
+    return text + graph

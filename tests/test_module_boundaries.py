@@ -11,7 +11,7 @@ import pytest
 import deepopt_mip.formulation as formulation
 
 FORMULATION = Path(formulation.__path__[0])
-WORKLOAD_MODULES = ("layers", "workload", "networks", "onnx_import")
+WORKLOAD_MODULES = ("layers", "graph", "workload", "networks", "onnx_graph", "onnx_import")
 
 
 def imported_modules(module: str) -> set[str]:
