@@ -97,9 +97,10 @@ class InputTracer:
             return None
         op = node.op_type
         data = [i for i in node.input if i and i not in self.constants]
-        if op in PASS_THROUGH_OPS or (op in CONSTANT_OPERAND_OPS and len(data) == 1):
-            return self._trace(node.input[0] if op in PASS_THROUGH_OPS else data[0], depth + 1) \
-                if (node.input and node.input[0]) or data else None
+        if op in PASS_THROUGH_OPS:
+            return self._trace(node.input[0], depth + 1) if node.input and node.input[0] else None
+        if op in CONSTANT_OPERAND_OPS and len(data) == 1:
+            return self._trace(data[0], depth + 1)
         if op in ("MaxPool", "AveragePool"):
             return self._then(node, self._pool(node), depth)
         if op in ("GlobalAveragePool", "GlobalMaxPool"):

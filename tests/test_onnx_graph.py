@@ -118,3 +118,19 @@ def test_reserved_characters_in_node_names_are_replaced(tmp_path):
     assert inputs_of(network) == {"block_1__a": "", "b_c": "block_1__a"}
     again = load_network(write_network_csv(network, tmp_path / "m.csv"))
     assert again.inputs == network.inputs
+
+
+def test_constant_operands_reshape_and_matmul():
+    from onnx import TensorProto, helper
+
+    g = GraphBuilder([1, 3, 4, 4])
+    mean = helper.make_tensor("mean", TensorProto.FLOAT, [1, 3, 1, 1], [0.5, 0.5, 0.5])
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [1, 64])
+    g.initializers += [mean, shape]
+    x = g.node("Sub", ["data", "mean"])  # input normalisation: the first layer still reads the network input
+    x = g.node("Relu", [g.conv_on(x, conv_layer("a", 3, 4, 4))])
+    x = g.node("Reshape", [x, "shape"])  # (1, 4, 4, 4) -> (1, 64)
+    g.matmul([64, 10], name="fc")
+    network = imported(g).network
+    assert inputs_of(network) == {"a": "", "fc": "a@flatten"}
+    assert network.edges == (Edge("a", "fc", (Op("flatten"),), 64, 1, 1, 0),)
