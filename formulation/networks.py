@@ -1,11 +1,15 @@
-"""Workloads: a named, ordered tuple of Conv/FC layers read from a network file.
+"""Workloads from network files and ONNX models: the loader dispatch, the CSV reader and writer.
 
 A network file is a CSV (format in ``data/networks/README.md``): an optional
 leading block of ``#`` comment lines, then the header ::
 
     name,kind,ifmap_h,ifmap_w,pad,channels,filter_h,filter_w,filters,ofmap_h,ofmap_w,stride,groups,batch
 
-and one row per layer. The five built-in workloads of the DeepOpt paper are
+optionally followed by ``inputs`` (the network's graph,
+:mod:`~deepopt_mip.formulation.graph`), and one row per layer.
+:func:`load_network` reads a built-in, a network file or (through
+:mod:`~deepopt_mip.formulation.onnx_import`) an ONNX model; all three give a
+:class:`~deepopt_mip.formulation.workload.Network`. The five built-in workloads of the DeepOpt paper are
 package data of ``deepopt_mip.data`` (read with :mod:`importlib.resources`,
 so they load from an installed package, whatever the working directory).
 
