@@ -344,8 +344,12 @@ def _check_node(node: Producer | Group) -> None:
     elif not isinstance(node, Producer) or not node.name:
         raise ValueError(f"{node!r} is not a producer or a group")
     for op in node.ops:
-        if not isinstance(op, Op) or op.kind in ("concat", "add"):
-            raise ValueError(f"{op!r} is not an operation on one tensor")
+        try:
+            valid = isinstance(op, Op) and parse_op(str(op)) == op  # what can be written and read back
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError(f"{op!r} is not an operation on one tensor that an inputs cell can write")
 
 
 # -- shapes and edges ------------------------------------------------------------------------------

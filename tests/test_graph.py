@@ -161,6 +161,13 @@ def test_network_without_graph_and_unknown_inputs():
         Network("n", layers, inputs=(NETWORK_INPUT, Producer("x")))
 
 
+@pytest.mark.parametrize("op", [Op("maxpool"), Op("maxpool", 2, 2, 0), Op("concat"), Op("trim"), Op("relu")])
+def test_programmatic_network_rejects_operations_it_cannot_write(op):
+    layers = (conv("a", 3, 4, 2), conv("b", 2, 4, 2))
+    with pytest.raises(InputError, match="is not an operation on one tensor"):
+        Network("n", layers, inputs=(NETWORK_INPUT, Producer("a", (op,))))
+
+
 def test_fc_batch_keeps_the_graph(builtins):
     net = with_fc_batch(builtins["vgg-16"], 4)
     assert net.inputs == builtins["vgg-16"].inputs and net.edges == builtins["vgg-16"].edges

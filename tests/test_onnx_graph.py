@@ -134,3 +134,24 @@ def test_constant_operands_reshape_and_matmul():
     network = imported(g).network
     assert inputs_of(network) == {"a": "", "fc": "a@flatten"}
     assert network.edges == (Edge("a", "fc", (Op("flatten"),), 64, 1, 1, 0),)
+
+
+def test_convert_writes_the_derived_graph(tmp_path):
+    from deepopt_mip.scripts.cli import main
+
+    model = tmp_path / "squeeze.onnx.gz"
+    import gzip
+
+    builtin = load_network("squeezenet-v1.1")
+    model.write_bytes(gzip.compress(squeezenet_like(builtin).bytes()))
+    out = tmp_path / "squeeze.csv"
+    assert main(["networks", "--convert", str(model), "--to", str(out)]) == 0
+    converted = load_network(out)
+    assert converted.layers == builtin.layers and converted.inputs == builtin.inputs
+
+
+def test_missing_gz_model_is_named_as_onnx(tmp_path):
+    from deepopt_mip.formulation.errors import InputError
+
+    with pytest.raises(InputError, match="ONNX file not found"):
+        load_network("missing.onnx.gz")
