@@ -33,13 +33,23 @@ def read_input_bytes(path: Path, what: str, label: str | None = None, hint: str 
         raise InputError(f"{label}: cannot be read ({exc.strerror})") from None
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+"""The first two bytes of a gzip stream."""
+
+
 def read_input_text(path: Path, what: str, label: str | None = None) -> str:
-    """As :func:`read_input_bytes`, decoded as UTF-8 text (one InputError line if it is not)."""
+    """As :func:`read_input_bytes`, decoded as UTF-8 text (one InputError line if it is not).
+
+    A leading byte-order mark (``EF BB BF``, as Excel writes "CSV UTF-8") is
+    dropped; a gzip-compressed file is named as such. Line endings become
+    ``\n`` (as ``open`` in text mode does).
+    """
     label = str(path) if label is None else label
-    _checked_file(path, what, label, "")
+    data = read_input_bytes(path, what, label)
+    if data.startswith(GZIP_MAGIC):
+        raise InputError(f"{label}: gzip-compressed, not a text file: decompress it first")
     try:
-        return path.read_text(encoding="utf-8")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{label}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{label}: cannot be read ({exc.strerror})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -8,14 +8,42 @@ E x G ofmap, stride U, ``groups`` channel groups and a ``batch`` of images.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Union
 
-from deepopt_mip.formulation.costmodel.common import LayerShape
+import numpy as np
+
 from deepopt_mip.formulation.errors import InputError
+
+Number = Union[int, float, np.ndarray]
+"""A scalar or a numpy array that broadcasts against the other fields."""
 
 LAYER_KINDS = ("conv", "fc")
 MAX_FIELD = 2**31 - 1
 """Largest value of any size field (and of ``pad``): larger ones are typos, and overflow float arithmetic."""
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """One convolution (one group of it) as the cost model's branch functions see it.
+
+    ``ifmap_h``/``ifmap_w`` are the *padded* ifmap sizes (H + 2*pad). Any field
+    may be an array (the subvolume wrappers call a branch on hardware-dependent
+    widths and heights).
+    """
+
+    filter_h: Number  # R
+    filter_w: Number  # S
+    ifmap_h: Number  # H, padded
+    ifmap_w: Number  # W, padded
+    channels: Number  # C (per group)
+    ofmap_h: Number  # E
+    ofmap_w: Number  # G
+    filters: Number  # F (per group)
+    stride: Number  # U
+
+    def replace(self, **changes: Number) -> "LayerShape":
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

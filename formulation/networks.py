@@ -1,11 +1,15 @@
-"""Workloads: a named, ordered tuple of Conv/FC layers read from a network file.
+"""Workloads from network files and ONNX models: the loader dispatch, the CSV reader and writer.
 
 A network file is a CSV (format in ``data/networks/README.md``): an optional
 leading block of ``#`` comment lines, then the header ::
 
     name,kind,ifmap_h,ifmap_w,pad,channels,filter_h,filter_w,filters,ofmap_h,ofmap_w,stride,groups,batch
 
-and one row per layer. The five built-in workloads of the DeepOpt paper are
+optionally followed by ``inputs`` (the network's graph,
+:mod:`~deepopt_mip.formulation.graph`), and one row per layer.
+:func:`load_network` reads a built-in, a network file or (through
+:mod:`~deepopt_mip.formulation.onnx_import`) an ONNX model; all three give a
+:class:`~deepopt_mip.formulation.workload.Network`. The five built-in workloads of the DeepOpt paper are
 package data of ``deepopt_mip.data`` (read with :mod:`importlib.resources`,
 so they load from an installed package, whatever the working directory).
 
@@ -21,30 +25,38 @@ import math
 import os
 import tempfile
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import fields, replace
 from importlib import resources
 from pathlib import Path
 
 from deepopt_mip.formulation.errors import InputError, read_input_text
+from deepopt_mip.formulation.graph import RESERVED_CHARACTERS, GraphError, derive_edges, format_inputs, parse_inputs
 from deepopt_mip.formulation.layers import LAYER_KINDS, Layer
+from deepopt_mip.formulation.onnx_import import ONNX_SUFFIXES, import_onnx
+from deepopt_mip.formulation.workload import Network
 
 __all__ = [
     "BUILTIN_NETWORKS",
     "NETWORK_ALIASES",
     "NETWORK_COLUMNS",
+    "OPTIONAL_COLUMNS",
     "Network",
     "builtin_network_names",
+    "is_onnx_path",
     "load_network",
     "parse_network_csv",
     "with_fc_batch",
     "write_network_csv",
 ]
 
-NETWORK_COLUMNS: tuple[str, ...] = (
-    "name", "kind", "ifmap_h", "ifmap_w", "pad", "channels", "filter_h", "filter_w",
-    "filters", "ofmap_h", "ofmap_w", "stride", "groups", "batch",
-)
-"""The columns of a network file, in the order :func:`write_network_csv` writes them."""
+NETWORK_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Layer))
+"""The required columns of a network file (the :class:`Layer` fields), in the order
+:func:`write_network_csv` writes them:
+``name,kind,ifmap_h,ifmap_w,pad,channels,filter_h,filter_w,filters,ofmap_h,ofmap_w,stride,groups,batch``."""
+
+OPTIONAL_COLUMNS: tuple[str, ...] = ("inputs",)
+"""Columns a network file may add: ``inputs``, the layers it reads and what lies between
+(:mod:`~deepopt_mip.formulation.graph`). Written last when the network has a graph."""
 
 _INT_COLUMNS = tuple(c for c in NETWORK_COLUMNS if c not in ("name", "kind", "pad"))
 
@@ -72,58 +84,6 @@ _DATA_PACKAGE = "deepopt_mip.data"
 _NETWORK_DIR = "networks"
 
 
-@dataclass(frozen=True)
-class Network:
-    """A workload: its name, its Conv/FC layers in execution order, where it came from.
-
-    ``source`` is provenance only (``deepopt_mip.data:networks/<file>`` for a
-    built-in, the path given for a user file) and takes no part in equality:
-    two networks with the same name and layers are equal.
-    """
-
-    name: str
-    layers: tuple[Layer, ...]
-    source: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "layers", tuple(self.layers))
-        if not self.name or not str(self.name).strip():
-            raise InputError("network name is empty")
-        if not self.layers:
-            raise InputError(f"network {self.name!r} has no layers")
-        for layer in self.layers:
-            if not isinstance(layer, Layer):
-                raise InputError(f"network {self.name!r}: {layer!r} is not a Layer")
-        seen: set[str] = set()
-        for layer in self.layers:
-            if layer.name in seen:
-                raise InputError(f"network {self.name!r}: layer name {layer.name!r} appears twice")
-            seen.add(layer.name)
-
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates per image: the sum of the layers' :attr:`Layer.macs`."""
-        return sum(layer.macs for layer in self.layers)
-
-    def layer(self, name: str) -> Layer:
-        """The layer called ``name`` (:class:`KeyError` if there is none)."""
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(f"network {self.name!r} has no layer {name!r}")
-
-    def to_frame(self):
-        """The layers as a pandas DataFrame (columns of the file plus ``macs``)."""
-        import pandas as pd
-
-        rows = [{c: getattr(layer, c) for c in NETWORK_COLUMNS} | {"macs": layer.macs}
-                for layer in self.layers]
-        return pd.DataFrame(rows, columns=[*NETWORK_COLUMNS, "macs"])
-
-
 def builtin_network_names() -> list[str]:
     """Names of the built-in workloads, in the reference's order."""
     return list(BUILTIN_NETWORKS)
@@ -136,8 +96,13 @@ def _builtin_key(name: str) -> str | None:
     return NETWORK_ALIASES.get(key)
 
 
+def is_onnx_path(name_or_path: str | os.PathLike) -> bool:
+    """Whether :func:`load_network` reads this path as an ONNX model (``.onnx``, ``.onnx.gz``)."""
+    return str(name_or_path).lower().endswith(ONNX_SUFFIXES)
+
+
 def _looks_like_a_name(text: str) -> bool:
-    return not any(sep in text for sep in ("/", "\\")) and not text.lower().endswith((".csv", ".onnx"))
+    return not any(sep in text for sep in ("/", "\\")) and not text.lower().endswith((".csv", *ONNX_SUFFIXES))
 
 
 def with_fc_batch(network: Network, batch: int | None) -> Network:
@@ -155,7 +120,7 @@ def load_network(name_or_path: str | os.PathLike, batch: int | None = None) -> N
 
     A :class:`str` is looked up among the built-ins first; a :class:`~os.PathLike`
     is always a path. A user file's network is named after the file's stem; a
-    file ending in ``.onnx`` is imported by :mod:`~deepopt_mip.formulation.onnx_import`.
+    file ending in ``.onnx`` or ``.onnx.gz`` is imported by :mod:`~deepopt_mip.formulation.onnx_import`.
     ``batch`` sets the batch of the FC layers (for ONNX it overrides the
     input's first dimension).
     """
@@ -183,8 +148,7 @@ def _load_network(name_or_path: str | os.PathLike, batch: int | None) -> Network
     else:
         raise InputError(f"network must be a name or a path, got {type(name_or_path).__name__}")
 
-    if path.suffix.lower() == ".onnx":
-        from deepopt_mip.formulation.onnx_import import import_onnx
+    if is_onnx_path(path):
         return import_onnx(path, batch=batch).network
     text = read_input_text(path, "network file")
     return parse_network_csv(text, name=path.stem, source=str(path))
@@ -202,7 +166,7 @@ def _one_line(text: str) -> str:
 def parse_network_csv(text: str, name: str, source: str) -> Network:
     """Parse the text of a network file (``source`` names it in error messages)."""
     label = source or name
-    lines = text.splitlines()
+    lines = text.removeprefix("\ufeff").splitlines()
     # (line number in the file, text) of the lines that are neither blank nor comments
     content = [(i, line) for i, line in enumerate(lines, start=1) if not _is_skippable(line)]
     if not content:
@@ -222,16 +186,19 @@ def parse_network_csv(text: str, name: str, source: str) -> Network:
     if missing:
         raise InputError(f"{where}: missing column(s) {', '.join(missing)} "
                          f"(expected {','.join(NETWORK_COLUMNS)})")
-    extra = [c for c in header if c not in NETWORK_COLUMNS]
+    extra = [c for c in header if c not in NETWORK_COLUMNS + OPTIONAL_COLUMNS]
     if extra:
         raise InputError(f"{where}: unknown column(s) {', '.join(extra)} "
-                         f"(expected {','.join(NETWORK_COLUMNS)})")
+                         f"(expected {','.join(NETWORK_COLUMNS)}, optionally {','.join(OPTIONAL_COLUMNS)})")
+    has_graph = "inputs" in seen
 
     data = content[1:]
     if not data:
         raise InputError(f"{label}: no layers after the header (line {header_lineno})")
 
     layers: list[Layer] = []
+    inputs: list = []
+    wheres: list[str] = []
     first_row_of: dict[str, int] = {}
     for row_number, (lineno, line) in enumerate(data, start=1):
         cells = [c.strip() for c in next(csv.reader([line]))]
@@ -247,7 +214,23 @@ def parse_network_csv(text: str, name: str, source: str) -> Network:
                              f"by data row {first_row_of[layer.name]}")
         first_row_of[layer.name] = row_number
         layers.append(layer)
-    return Network(name=name, layers=tuple(layers), source=source)
+        wheres.append(where)
+        if has_graph:
+            reserved = [ch for ch in RESERVED_CHARACTERS if ch in layer.name]
+            if reserved:
+                raise InputError(f"{where}: field 'name': {' '.join(reserved)} may not appear in a layer name "
+                                 "when the file has an inputs column")
+            try:
+                inputs.append(parse_inputs(values["inputs"]))
+            except ValueError as exc:
+                raise InputError(f"{where}: field 'inputs': {_one_line(exc)}") from None
+    if not has_graph:
+        return Network(name=name, layers=tuple(layers), source=source)
+    try:
+        derive_edges(layers, inputs)
+    except GraphError as exc:
+        raise InputError(f"{wheres[exc.index]}: field 'inputs': {_one_line(exc)}") from None
+    return Network(name=name, layers=tuple(layers), source=source, inputs=tuple(inputs))
 
 
 def _parse_row(values: dict[str, str], where: str) -> Layer:
@@ -319,6 +302,8 @@ def _format_cell(value: object) -> str:
 def write_network_csv(network: Network, path: str | os.PathLike, comments: list[str] | tuple[str, ...] = ()) -> Path:
     """Write ``network`` in the network-file format, atomically; return the path.
 
+    A network with a graph gets the ``inputs`` column, read back equal.
+
     ``comments`` become the leading ``#`` lines (by default one naming the
     network and its source). The file is written to a temporary file in the
     same folder and renamed over ``path``, so it is never half-written.
@@ -329,6 +314,10 @@ def write_network_csv(network: Network, path: str | os.PathLike, comments: list[
     buffer: list[str] = [f"# {_one_line(c)}".rstrip() + "\n" for c in comments]
     rows: list[list[str]] = [list(NETWORK_COLUMNS)]
     rows += [[_format_cell(getattr(layer, c)) for c in NETWORK_COLUMNS] for layer in network.layers]
+    if network.inputs is not None:
+        rows[0].append("inputs")
+        for row, entry in zip(rows[1:], network.inputs):
+            row.append(format_inputs(entry))
 
     class _Sink:
         def write(self, s: str) -> None:

@@ -24,22 +24,45 @@ read, so a model whose weights live in external data files loads without them):
 
 Every other operator is skipped and counted in the summary; pooling carries
 no MACs in this model and is noted as fusable into the layer before it.
+
+A gzip-compressed model (``model.onnx.gz``, or any file starting with the gzip
+magic bytes) is decompressed in memory, up to :data:`MAX_ONNX_BYTES`.
+
+FC layers take the batch of the graph's input (often 1), while the built-in
+networks run their FC layers at batch 16: the summary says so, since an
+imported ResNet-50 and the built-in one compare only with ``--batch 16``.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import math
 import os
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepopt_mip.formulation.errors import InputError, read_input_bytes
+from deepopt_mip.formulation.errors import GZIP_MAGIC, InputError, read_input_bytes
+from deepopt_mip.formulation.graph import RESERVED_CHARACTERS, GraphError, derive_edges
 from deepopt_mip.formulation.layers import Layer
+from deepopt_mip.formulation.onnx_graph import InputTracer
+from deepopt_mip.formulation.workload import Network
 
-__all__ = ["OnnxImport", "import_onnx", "ONNX_MISSING"]
+__all__ = ["OnnxImport", "import_onnx", "parse_onnx_bytes", "ONNX_MISSING", "ONNX_SUFFIXES", "MAX_ONNX_BYTES"]
 
 ONNX_MISSING = "ONNX import needs the onnx package: pip install 'deepopt-mip[onnx]'"
+
+ONNX_SUFFIXES = (".onnx", ".onnx.gz")
+"""File names ending in these (any case) are ONNX models."""
+
+MAX_ONNX_BYTES = 2**31 - 1
+"""Largest decompressed model accepted: protobuf cannot parse a larger message,
+and the cap keeps a gzip bomb from filling the memory."""
+
+BUILTIN_FC_BATCH = 16
+"""The batch of the built-in networks' FC layers (the DeepOpt reference's default)."""
 
 POOLING_OPS = frozenset({"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool",
                          "GlobalLpPool", "MaxRoiPool", "MaxUnpool"})
@@ -50,7 +73,7 @@ POOLING_OPS = frozenset({"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalM
 class OnnxImport:
     """The imported network, the operators left out (type -> count) and a one-line summary."""
 
-    network: "Network"  # noqa: F821 - deepopt_mip.formulation.networks.Network
+    network: Network
     batch: int
     skipped: tuple[tuple[str, int], ...]
     summary: str
@@ -64,6 +87,14 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     line = next((ln for ln in text.splitlines() if ln.strip()), "")
     return _one_line(f"{type(exc).__name__}: {line}" if line else type(exc).__name__)[:300]
+
+
+def _layer_name(node_name: str) -> str:
+    """A node's name as a layer name: one line, the characters reserved by ``inputs`` replaced by ``_``."""
+    name = _one_line(node_name)
+    for ch in RESERVED_CHARACTERS:
+        name = name.replace(ch, "_")
+    return name
 
 
 def _require_onnx(label: str):
@@ -89,12 +120,35 @@ def import_onnx(path: str | os.PathLike, batch: int | None = None, name: str | N
         raise InputError(f"{label}: batch must be a positive integer, got {batch!r}")
     _require_onnx(label)
     data = read_input_bytes(path, "ONNX file", label)
-    return parse_onnx_bytes(data, label=label, name=name or path.stem, batch=batch)
+    return parse_onnx_bytes(data, label=label, name=name or onnx_stem(path), batch=batch)
+
+
+def onnx_stem(path: str | os.PathLike) -> str:
+    """The network name of a model file: its name without ``.onnx`` or ``.onnx.gz``."""
+    file_name = Path(path).name
+    for suffix in sorted(ONNX_SUFFIXES, key=len, reverse=True):
+        if file_name.lower().endswith(suffix) and len(file_name) > len(suffix):
+            return file_name[: -len(suffix)]
+    return Path(path).stem
+
+
+def _gunzip(data: bytes, label: str) -> bytes:
+    """The decompressed bytes of a gzip stream, at most :data:`MAX_ONNX_BYTES` of them."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            out = stream.read(MAX_ONNX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{label}: gzip-compressed but corrupt ({_first_line(exc)})") from None
+    if len(out) > MAX_ONNX_BYTES:
+        raise InputError(f"{label}: gzip-compressed model larger than {MAX_ONNX_BYTES} bytes when decompressed")
+    return out
 
 
 def parse_onnx_bytes(data: bytes, label: str, name: str, batch: int | None = None) -> OnnxImport:
     """:func:`import_onnx` on the bytes of a model (``label`` names it in messages)."""
     onnx = _require_onnx(label)
+    if data.startswith(GZIP_MAGIC):
+        data = _gunzip(data, label)
     if not data:
         raise InputError(f"{label}: empty file, not an ONNX model")
     try:
@@ -192,17 +246,17 @@ class _Importer:
 
     # -- the walk ---------------------------------------------------------------
     def run(self) -> OnnxImport:
-        from deepopt_mip.formulation.networks import Network
-
         batch, batch_source = self.data_batch()
         layers: list[Layer] = []
         skipped: Counter = Counter()
         used_names: set[str] = set()
         op_count: Counter = Counter()
+        layer_of: dict[str, str] = {}  # a layer node's output tensor -> the layer's name
+        data_input: list[str] = []  # each layer's data input tensor
         for node in self.nodes:
             op = node.op_type
             op_count[op] += 1
-            base = _one_line(node.name) or f"{_one_line(op).lower() or 'node'}_{op_count[op]}"
+            base = _layer_name(node.name) or f"{_one_line(op).lower() or 'node'}_{op_count[op]}"
             node_label = f"node {base!r} ({op})"
             if node.domain not in ("", "ai.onnx"):
                 skipped[_one_line(f"{node.domain}.{op}")] += 1
@@ -226,6 +280,9 @@ class _Importer:
                 layer_name = f"{base}_{suffix}"
                 suffix += 1
             used_names.add(layer_name)
+            if node.output and node.output[0]:
+                layer_of[node.output[0]] = layer_name
+            data_input.append(node.input[0])
             try:
                 layers.append(Layer(name=layer_name, **layer_kwargs))
             except InputError as exc:
@@ -236,13 +293,25 @@ class _Importer:
             ops = ", ".join(f"{op} x{n}" for op, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))
             raise InputError(f"{self.label}: no Conv, Gemm or MatMul-as-FC layer in the graph "
                              f"(operators: {ops or 'none'})")
-        try:
-            network = Network(name=self.name, layers=tuple(layers), source=self.label)
-        except InputError as exc:
-            raise InputError(f"{self.label}: {_one_line(exc)}") from None
+        tracer = InputTracer(self.nodes, self.shapes, self.constants, self.data_inputs, layer_of)
+        inputs = [tracer.inputs(tensor) for tensor in data_input]
+        network = self.network(layers, inputs)
         skipped_items = tuple(sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))
         return OnnxImport(network=network, batch=batch, skipped=skipped_items,
                           summary=_summary(self.label, network, batch, batch_source, skipped_items))
+
+    def network(self, layers: list[Layer], inputs: list) -> Network:
+        """The network with the derived graph; a layer whose derived inputs do not fit its shape gets ``None``."""
+        for _ in range(len(layers)):
+            try:
+                derive_edges(layers, inputs)
+                break
+            except GraphError as exc:
+                inputs[exc.index] = None
+        try:
+            return Network(name=self.name, layers=tuple(layers), source=self.label, inputs=tuple(inputs))
+        except InputError as exc:
+            raise InputError(f"{self.label}: {_one_line(exc)}") from None
 
     def conv(self, node, node_label: str) -> dict:
         if len(node.input) < 2 or not node.input[0] or not node.input[1]:
@@ -412,12 +481,19 @@ def _fmt(shape) -> str:
 def _summary(label: str, network, batch: int, batch_source: str, skipped: tuple[tuple[str, int], ...]) -> str:
     conv = sum(layer.kind == "conv" for layer in network.layers)
     fc = len(network.layers) - conv
-    head = f"{label}: imported {len(network.layers)} layers ({conv} conv, {fc} fc; fc batch {batch} from {batch_source})"
+    head = f"{label}: imported {len(network.layers)} layers ({conv} conv, {fc} fc; fc batch {batch} from {batch_source}"
+    if fc and batch != BUILTIN_FC_BATCH and batch_source != "--batch":
+        head += f"; the built-in networks run FC layers at batch {BUILTIN_FC_BATCH}: add --batch {BUILTIN_FC_BATCH} to compare with them"
+    head += ")"
+    unknown = sum(entry is None for entry in network.inputs)
+    graph = f"; graph: {len(network.edges)} edges between layers"
+    if unknown:
+        graph += f", inputs of {unknown} layer{'s' if unknown > 1 else ''} not derived (written ?)"
     if not skipped:
-        return head + "; no operators skipped"
+        return head + "; no operators skipped" + graph
     other = [f"{op} x{count}" for op, count in skipped if op not in POOLING_OPS]
     pooling = [f"{op} x{count}" for op, count in skipped if op in POOLING_OPS]
     text = head + f"; skipped {sum(c for _, c in skipped)} operators: " + (", ".join(other) or "none but pooling")
     if pooling:
         text += "; pooling (no MACs, fusable into the layer before): " + ", ".join(pooling)
-    return text
+    return text + graph

@@ -180,11 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_network_cli(name: str, batch: int | None, quiet: bool = False):
     """load_network; an ONNX import's one-line summary of skipped operators goes to stderr."""
-    from deepopt_mip.formulation.networks import load_network
+    from deepopt_mip.formulation.networks import is_onnx_path, load_network
 
     if batch is not None and batch < 1:
         raise InputError(f"--batch must be a positive integer, got {batch}")
-    if str(name).lower().endswith(".onnx"):
+    if is_onnx_path(name):
         from deepopt_mip.formulation.onnx_import import import_onnx
         result = import_onnx(name, batch=batch)
         if not quiet:

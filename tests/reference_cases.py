@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, LayerShape
+from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware
+from deepopt_mip.formulation.layers import LayerShape
 
 DATA = Path(__file__).parent / "data"
 COUNT_COLUMNS = [

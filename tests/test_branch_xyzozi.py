@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from deepopt_mip.formulation.costmodel.branch_xyzozi import xyzozi, xyzozi_subvolume
-from deepopt_mip.formulation.costmodel.common import ArrayHardware, LayerShape
+from deepopt_mip.formulation.costmodel.common import ArrayHardware
+from deepopt_mip.formulation.layers import LayerShape
 
 from reference_cases import assert_counts_match, assert_grid_equals_scalar_calls, conv_reference_groups, hardware_of, shape_of
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from deepopt_mip.formulation.costmodel.branch_zixyzo import zixyzo
-from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, LayerShape
+from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware
+from deepopt_mip.formulation.layers import LayerShape
 
 from reference_cases import assert_counts_match, assert_grid_equals_scalar_calls, conv_reference_groups, hardware_of, shape_of
 

@@ -426,3 +426,21 @@ def test_reference_sample_still_loads(workdir):
     text = sample[sample.network == 3].head(20).to_csv(index=False)
     frame = load_reference(workdir, text)
     assert frame is not None and len(frame) == 20
+
+
+INPUTS_TEXT = st.lists(st.sampled_from(["", "?", "c0", "c1", "c2", "x", "+", "|", "@", "(", ")", "maxpool2s2",
+                                        "flatten", "trim1", "maxpool3s2ceil", " ", "@globalavgpool", "c0|c1"]),
+                       max_size=7).map("".join)
+
+
+@fuzz(80)
+@given(cells=st.lists(INPUTS_TEXT, min_size=3, max_size=3))
+def test_network_csv_random_inputs_column(workdir, cells):
+    """Random inputs cells over a valid three-layer file: a network whose graph round-trips, or one line."""
+    header = ",".join(NETWORK_COLUMNS) + ",inputs"
+    rows = ["c0,conv,8,8,0,4,1,1,4,8,8,1,1,1", "c1,conv,8,8,0,4,1,1,4,8,8,1,1,1", "c2,conv,4,4,0,8,1,1,4,4,4,1,1,1"]
+    text = header + "\n" + "".join(f'{row},"{cell}"\n' for row, cell in zip(rows, cells))
+    result = load_network_file(workdir, text)
+    if result is not None:
+        again = load_network(str(write_network_csv(result, workdir / "copy.csv")))
+        assert again.inputs == result.inputs and again.edges == result.edges

@@ -137,7 +137,7 @@ def test_write_replaces_existing_file(builtins, tmp_path):
     path.write_text("old contents\n")
     write_network_csv(builtins["alexnet"], path, comments=["my comment"])
     text = path.read_text()
-    assert text.startswith("# my comment\n" + HEADER + "\n")
+    assert text.startswith("# my comment\n" + HEADER + ",inputs\n")  # the built-ins have a graph
     assert load_network(str(path)).layers == builtins["alexnet"].layers
     assert load_network(path).name == "net"
 
@@ -152,6 +152,27 @@ def test_user_file_with_comments_and_any_column_order(tmp_path):
     net = load_network(path)
     assert net.name == "tiny" and len(net) == 2
     assert net.macs == 9 * 4 * 64 * 8 + 512 * 10
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path):
+    # Excel's "CSV UTF-8" starts the file with EF BB BF and ends lines with CRLF
+    text = "# saved by Excel\r\n" + HEADER + "\r\nc1,conv,8,8,1,4,3,3,8,8,8,1,1,1\r\n"
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    bare = tmp_path / "bare.csv"
+    bare.write_bytes(b"\xef\xbb\xbf" + (HEADER + "\nc1,conv,8,8,1,4,3,3,8,8,8,1,1,1\n").encode("utf-8"))
+    expected = Layer("c1", "conv", 8, 8, 1, 4, 3, 3, 8, 8, 8, 1, 1, 1)
+    assert load_network(path).layers == (expected,)
+    assert load_network(bare).layers == (expected,)  # the mark right before the header's first column
+
+
+def test_gzip_compressed_csv_is_named(tmp_path):
+    import gzip
+
+    path = tmp_path / "net.csv.gz"
+    path.write_bytes(gzip.compress((HEADER + "\n").encode()))
+    with pytest.raises(InputError, match="net.csv.gz: gzip-compressed, not a text file: decompress it first"):
+        load_network(path)
 
 
 GOOD_ROW = "c1,conv,8,8,1,4,3,3,8,8,8,1,1,1"

@@ -226,3 +226,50 @@ def test_batch_also_sets_the_fc_batch_of_csv_and_builtin_networks():
     assert [l for l in network.layers if l.kind == "conv"] == [l for l in builtin.layers if l.kind == "conv"]
     with pytest.raises(InputError, match="batch must be a positive integer"):
         load_network("alexnet", batch=0)
+
+
+# ---- gzip-compressed models and the batch note of the summary ---------------------------------------
+
+def test_gzip_compressed_model_loads_like_the_plain_one(tmp_path, capsys):
+    import gzip
+
+    plain = tmp_path / "alexnet.onnx"
+    plain.write_bytes(alexnet_like(batch=16).bytes())
+    packed = tmp_path / "alexnet.onnx.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    network = load_network(str(packed))
+    assert network.name == "alexnet"  # without .onnx.gz
+    assert network.layers == load_network(plain).layers
+    assert import_onnx(packed).network == network
+    # the command line routes .onnx.gz to the importer too: one summary line on stderr
+    assert main(["networks", "--show", str(packed)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "alexnet.onnx.gz: imported 8 layers" in err[0]
+
+
+def test_gzip_corrupt_and_too_large(tmp_path, monkeypatch):
+    import gzip
+
+    import deepopt_mip.formulation.onnx_import as onnx_import
+
+    broken = tmp_path / "broken.onnx.gz"
+    broken.write_bytes(gzip.compress(alexnet_like().bytes())[:40])  # truncated stream
+    with pytest.raises(InputError, match=r"broken.onnx.gz: gzip-compressed but corrupt"):
+        load_network(str(broken))
+    big = tmp_path / "big.onnx.gz"
+    data = alexnet_like().bytes()
+    big.write_bytes(gzip.compress(data))
+    monkeypatch.setattr(onnx_import, "MAX_ONNX_BYTES", len(data) - 1)
+    with pytest.raises(InputError, match=rf"big.onnx.gz: gzip-compressed model larger than {len(data) - 1} bytes"):
+        load_network(str(big))
+    monkeypatch.setattr(onnx_import, "MAX_ONNX_BYTES", len(data))  # exactly at the cap: accepted
+    assert len(load_network(str(big))) == 8
+
+
+def test_summary_says_when_fc_batch_differs_from_the_builtins():
+    note = "the built-in networks run FC layers at batch 16: add --batch 16 to compare with them"
+    assert note in parse(alexnet_like(batch=1)).summary
+    assert note not in parse(alexnet_like(batch=16)).summary  # same batch as the built-ins
+    assert note not in parse(alexnet_like(batch=1), batch=4).summary  # the user chose the batch
+    conv_only = GraphBuilder([1, 3, 8, 8]).conv([4, 3, 3, 3], name="c")
+    assert note not in parse(conv_only).summary  # no FC layer, nothing to compare

@@ -20,13 +20,15 @@ Conventions (docs/model.md sections 2 and 3.8, as the reference implementation o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from functools import wraps
-from typing import Union
 
 import numpy as np
 
-Number = Union[int, float, np.ndarray]
+# The shape type belongs to the workload (formulation/layers.py); the branch
+# functions import it from here with the rest of their vocabulary.
+from deepopt_mip.formulation.layers import LayerShape, Number  # noqa: F401
+
 
 class _Quiet:
     """Silence numpy's floating-point warnings in masked lanes.
@@ -56,29 +58,6 @@ class _Quiet:
 
 
 quiet = _Quiet()
-
-
-@dataclass(frozen=True)
-class LayerShape:
-    """One convolution (one group of it) as the branch functions see it.
-
-    ``ifmap_h``/``ifmap_w`` are the *padded* ifmap sizes (H + 2*pad). Any field
-    may be an array (the subvolume wrappers call a branch on hardware-dependent
-    widths and heights).
-    """
-
-    filter_h: Number  # R
-    filter_w: Number  # S
-    ifmap_h: Number  # H, padded
-    ifmap_w: Number  # W, padded
-    channels: Number  # C (per group)
-    ofmap_h: Number  # E
-    ofmap_w: Number  # G
-    filters: Number  # F (per group)
-    stride: Number  # U
-
-    def replace(self, **changes: Number) -> "LayerShape":
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ from deepopt_mip.formulation.costmodel.branch_xyzozi import xyzozi, xyzozi_maske
 from deepopt_mip.formulation.costmodel.branch_xziyzo import xziyzo, xziyzo_masked
 from deepopt_mip.formulation.costmodel.branch_xzoyzi import xzoyzi, xzoyzi_masked
 from deepopt_mip.formulation.costmodel.branch_zixyzo import zixyzo, zixyzo_masked
-from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, LayerShape, Number, quiet
+from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, Number, quiet
 from deepopt_mip.formulation.costmodel.energy import EnergyParts, energy_parts
-from deepopt_mip.formulation.layers import Layer
+from deepopt_mip.formulation.layers import Layer, LayerShape
 from deepopt_mip.formulation.technology import Technology
 
 BRANCHES = ("XYZiZo", "XZiYZo", "XYZoZi", "XZoYZi", "ZiXYZo")
