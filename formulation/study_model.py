@@ -28,7 +28,7 @@ Objective, by ``kind``:
 * ``linear`` (E, D or layer-sum metrics): sum_w weight_w * M_w, or E_w / D_w
   for a capped network;
 * ``box`` (network products Y^p X^q, see :mod:`~deepopt_mip.solvers.study_mip`):
-  sum_w coef_w * Y_w with mutable coefficients, and mutable limits X_w <= hi_w.
+  sum_w coef_w * Y_w with mutable coefficients, and mutable limits lo_w <= X_w <= hi_w.
 
 Energies, delays and the objective are scaled by reference values of order
 of the optimum, so every coefficient is of order 1.
@@ -154,7 +154,9 @@ def study_model(problem: Problem, points: PointSet, tables: list[NetworkTables],
             y, x, _ = product_roles(problem.metric)
             block.coef = pyo.Param(mutable=True, initialize=1.0)
             block.limit_x = pyo.Param(mutable=True, initialize=NO_LIMIT)
+            block.floor_x = pyo.Param(mutable=True, initialize=0.0)
             block.x_within = pyo.Constraint(expr=getattr(block, x) <= block.limit_x)
+            block.x_above = pyo.Constraint(expr=getattr(block, x) >= block.floor_x)
             objective_terms.append(block.coef * getattr(block, y))
     m.objective = pyo.Objective(expr=sum(objective_terms))
     return m

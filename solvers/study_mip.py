@@ -16,9 +16,12 @@ caps and the branch limit together.
   interval per network. In a box, sum_w weight_w lo_w^q Y_w <= the study's
   objective, so min sum_w weight_w lo_w^q Y_w s.t. X_w <= hi_w (one solve
   of the box model, mutable coefficients and limits) is a valid lower bound
-  of the box, and its solution, evaluated exactly, an upper bound. A box is
-  split at its solution's X_w for the network w whose term the bound
-  underestimates most: X_w <= X*(1 - 1e-7) and X_w >= X*(1 - 1e-7). A box
+  of the box, and its solution, evaluated exactly, an upper bound (the box
+  model also carries X_w >= lo_w, which keeps its solutions in the box and
+  only raises the bound). A box is split for the network w whose term the
+  bound underestimates most, at the middle of lo_w and the solution's X_w
+  when they differ by more than a relative 1e-2, else just below X_w:
+  X_w <= cut and X_w >= cut, cut = X_w (1 - 1e-7). A box
   whose solution lies within a relative 1e-7 of its lower corner in every
   network is closed with its bound (so the proven gap is at most about
   q * 1e-7); boxes whose bound cannot beat the incumbent are dropped.
@@ -53,7 +56,9 @@ from deepopt_mip.solvers.study_solution import solution_from_schedules
 FIRST_OFFER = 16
 """Points offered in the first round (the bounds are tight: the optimum is almost always among them)."""
 SPLIT = 1e-7
-"""Relative step below a box solution's X at which a box is split (far above HiGHS's 1e-9 tolerances)."""
+"""Relative step below a box solution's X at which a narrow box is split (far above HiGHS's 1e-9 tolerances)."""
+WIDE = 1e-2
+"""A box whose solution's X exceeds its lower end by more than this (relative) is bisected between the two."""
 
 
 def is_linear(problem: Problem) -> bool:
@@ -176,6 +181,7 @@ def _box_round(problem, model, tables, flat, search: Search) -> float:
             item = problem.networks[w]
             block.coef.set_value(item.weight * lo[w] ** q * y_unit[w] / scale.objective)
             block.limit_x.set_value(NO_LIMIT if math.isinf(hi[w]) else hi[w] / x_unit[w])
+            block.floor_x.set_value(lo[w] / x_unit[w])
         result = search.solve(model)
         if result.status == "infeasible":
             return None
@@ -208,7 +214,7 @@ def _box_round(problem, model, tables, flat, search: Search) -> float:
             closed.append(lower)
             continue
         _, w = max(gaps)
-        cut = xs[w] * (1 - SPLIT)
+        cut = 0.5 * (lo[w] + xs[w]) if xs[w] > (1 + WIDE) * lo[w] else xs[w] * (1 - SPLIT)
         for child_lo, child_hi in ((lo, hi[:w] + (cut,) + hi[w + 1:]), (lo[:w] + (cut,) + lo[w + 1:], hi)):
             if child_hi[w] < child_lo[w]:
                 continue
