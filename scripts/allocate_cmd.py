@@ -8,6 +8,7 @@ import pandas as pd
 import yaml
 
 from deepopt_mip.formulation.metrics import METRIC_LABELS
+from deepopt_mip.scripts.names import NAME_WIDTH, short_names
 from deepopt_mip.scripts.output import atomic_write_text, json_safe, write_csv, write_json
 from deepopt_mip.solvers.solution import Solution
 
@@ -68,9 +69,10 @@ def print_solution(sol: Solution) -> None:
         for r in sol.runners_up:
             print(f"  {r.hardware.rows}x{r.hardware.cols}, SRAM {r.hardware.fsram_kb:g}/{r.hardware.isram_kb:g}/"
                   f"{r.hardware.psram_kb:g} kB, {r.area_mm2:.3f} mm^2: {r.objective:.6g}")
-    print(f"\n{'layer':<28}{'branch':>8}{'energy [uJ]':>14}{'delay [cycles]':>16}")
-    for n, b, e, d in zip(sol.layer_names, sol.branches, sol.layer_energy_j, sol.layer_delay_cycles):
-        print(f"{n:<28}{b:>8}{e * 1e6:>14.5g}{d:>16.0f}")
+    print(f"\n{'layer':<{NAME_WIDTH}} {'branch':>8}{'energy [uJ]':>14}{'delay [cycles]':>16}")
+    names = short_names(sol.layer_names, NAME_WIDTH)
+    for n, b, e, d in zip(names, sol.branches, sol.layer_energy_j, sol.layer_delay_cycles):
+        print(f"{n:<{NAME_WIDTH}} {b:>8}{e * 1e6:>14.5g}{d:>16.0f}")
 
 
 def manifest(sol: Solution, network, space, tech, version: str, options=None) -> dict:

@@ -11,6 +11,7 @@ from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, FC_ORDER_OF_B
 from deepopt_mip.formulation.costmodel.network_cost import cost_tables
 from deepopt_mip.formulation.metrics import METRIC_EXPONENTS, METRIC_LABELS, metric_value
 from deepopt_mip.solvers.evaluation import PointEvaluation, evaluate_point
+from deepopt_mip.scripts.names import NAME_WIDTH, short_names
 from deepopt_mip.scripts.output import write_csv, write_json
 
 
@@ -30,13 +31,14 @@ def fmt_pct(value: float) -> str:
 
 
 def layer_table(ev: PointEvaluation) -> str:
-    lines = [f"{'layer':<28} {'best branch':<20} {'energy [uJ]':>12} {'delay [cycles]':>15} {METRIC_LABELS[ev.metric]:>20}"]
+    names = short_names([layer.name for layer in ev.network.layers], NAME_WIDTH)
+    lines = [f"{'layer':<{NAME_WIDTH}} {'best branch':<20} {'energy [uJ]':>12} {'delay [cycles]':>15} {METRIC_LABELS[ev.metric]:>20}"]
     e_tab, d_tab = ev.tables.energy_j, ev.tables.delay_cycles
     for i, layer in enumerate(ev.network.layers):
         j = ev.los.branch_index[i]
         e, d = float(e_tab[i, j]), float(d_tab[i, j])
         value = float(metric_value(e, d, ev.metric))
-        lines.append(f"{layer.name:<28} {branch_label(layer, BRANCHES[j]):<20} {fmt(e * 1e6):>12} {fmt(d, 9):>15} {fmt(value):>20}")
+        lines.append(f"{names[i]:<{NAME_WIDTH}} {branch_label(layer, BRANCHES[j]):<20} {fmt(e * 1e6):>12} {fmt(d, 9):>15} {fmt(value):>20}")
     return "\n".join(lines)
 
 
