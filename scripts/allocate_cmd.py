@@ -10,6 +10,7 @@ import yaml
 from deepopt_mip.formulation.metrics import METRIC_LABELS
 from deepopt_mip.scripts.names import NAME_WIDTH, short_names
 from deepopt_mip.scripts.output import atomic_write_text, json_safe, write_csv, write_json
+from deepopt_mip.scripts.provenance import provenance, solver_options_record, space_record
 from deepopt_mip.solvers.solution import Solution
 
 
@@ -76,17 +77,11 @@ def print_solution(sol: Solution) -> None:
 
 
 def manifest(sol: Solution, network, space, tech, version: str, options=None) -> dict:
-    out = {
-        "deepopt_mip_version": version,
-        "network": {"name": network.name, "source": network.source},
-        "space": {"name": space.name, "source": space.source, "sha256": space.sha256,
-                  "budget_mm2": space.budget_mm2, "tolerance": space.tolerance},
-        "technology": {"name": tech.name, "source": tech.source_path, "sha256": tech.sha256},
-        "metric": sol.metric, "aggregate": sol.aggregate, "solver": sol.solver,
-    }
+    out = provenance(network, tech, version)
+    out.update({"space": space_record(space), "metric": sol.metric, "aggregate": sol.aggregate,
+                "solver": sol.solver})
     if options is not None:
-        out["solver_options"] = {"time_limit_s": options.time_limit_s, "mip_gap": options.mip_gap,
-                                 "threads": options.threads}
+        out["solver_options"] = solver_options_record(options)
     return out
 
 

@@ -195,7 +195,7 @@ def run_evaluate(args) -> int:
         tech.sram_energy_j_per_bit(size)
     network = load_network_cli(args.network, args.batch, args.quiet)
     return evaluate_cmd.run(network, hardware, tech, args.metric, args.aggregate, args.json, args.csv, args.quiet,
-                            scalesim_dir=args.scalesim, plot_path=args.plot)
+                            scalesim_dir=args.scalesim, plot_path=args.plot, version=package_version())
 
 
 def run_allocate(args) -> int:
