@@ -10,6 +10,7 @@ frontier points are computed.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -118,7 +119,12 @@ def plot_frontier(path: Path, frame: pd.DataFrame, best, fixed_name: str, fixed,
     ax.plot(delays / 1e6, best.energy_j * best.delay_cycles / delays * 1e3, "--", color="#c44e52", lw=0.8,
             label="E*D = optimum")
     ax.set_ylim(bottom, top)
+    span = max(float(delay_m[-1] - delay_m[0]), 1e-12)
+    labelled: dict[int, float] = {}
     for n, (position, number) in enumerate(changes):
+        if abs(delay_m[position] - labelled.get(number, -math.inf)) < 0.03 * span:
+            continue  # hardware switching back and forth: its number once per stretch of the frontier
+        labelled[number] = delay_m[position]
         ax.annotate(str(number), (delay_m[position], energy_mj[position]), xytext=(4, 4 if n % 2 else -10),
                     textcoords="offset points", fontsize=7, color="#333333")
     ax.text(1.02, 1.0, "hardware (numbered where it\nchanges along the frontier):\n"
