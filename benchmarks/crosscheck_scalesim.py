@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from deepopt_mip.scripts.names import short_names
+
 SCALESIM_MISSING = "SCALE-Sim is not installed: pip install 'deepopt-mip[scalesim]' (this script installs nothing)"
 
 
@@ -141,9 +143,9 @@ def compare(network: str, args, root: Path) -> list[dict]:
           f"SCALE-Sim {'full simulation, total - stall' if args.full else 'compute model, stall-free'} "
           f"cycles in {elapsed:.1f} s")
     print(f"{'layer':<28}{'branch':>8}{'df':>4}{'ours':>12}{'SCALE-Sim':>12}{'ratio':>8}")
-    for r in rows:
+    for r, name in zip(rows, short_names([r["layer"] for r in rows], 27)):
         note = f"  (per image of {r['batch']})" if r["batch"] > 1 else ""
-        print(f"{r['layer']:<28}{r['branch']:>8}{r['dataflow']:>4}{r['ours']:>12,.0f}{r['scalesim']:>12,.0f}"
+        print(f"{name:<28}{r['branch']:>8}{r['dataflow']:>4}{r['ours']:>12,.0f}{r['scalesim']:>12,.0f}"
               f"{r['ratio']:>8.2f}{note}")
     ours_total = sum(r["ours"] for r in rows)
     theirs_total = sum(r["scalesim"] for r in rows)
