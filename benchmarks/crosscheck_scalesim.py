@@ -1,7 +1,7 @@
 """Cross-check our compute cycles against SCALE-Sim on the files ``--scalesim DIR`` writes.
 
-Not part of the test suite, and it installs nothing: it needs the ``scalesim``
-package (``pip install scalesim``) beside deepopt-mip. For each network it runs
+Not part of the test suite, and it installs nothing: it needs SCALE-Sim beside
+deepopt-mip (``pip install 'deepopt-mip[scalesim]'``). For each network it runs
 
     deepopt-mip evaluate --network NET --array JxK --sram F,I,P --scalesim OUT/NET --quiet
 
@@ -16,9 +16,10 @@ image) and the ratio SCALE-Sim / ours. Grouped layers add up their groups;
 FC layers are one GEMM over the batch, divided by the batch (per image).
 
 ``--full`` runs SCALE-Sim's complete cycle-level simulation (memory model,
-stalls) on the same files instead: much slower (about a thousand cycles per
-second) and, in SCALE-Sim 3.0.0, broken by NumPy >= 2.4 (SCALE-Sim PR #162);
-use an environment with ``numpy<2.4`` for it.
+stalls) on the same files instead: much slower and, in SCALE-Sim 3.0.0,
+broken by NumPy >= 2.4 (SCALE-Sim PR #162); the ``scalesim`` extra pins a
+NumPy it runs under. ``deepopt-mip scalesim-compare DIR`` reads the results
+of such a run made by hand (docs/scalesim.md).
 
     python benchmarks/crosscheck_scalesim.py --network squeezenet-v1.1 --network alexnet
 """
@@ -35,7 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
-SCALESIM_MISSING = "SCALE-Sim is not installed: pip install scalesim (this script installs nothing)"
+from deepopt_mip.scripts.names import short_names
+
+SCALESIM_MISSING = "SCALE-Sim is not installed: pip install 'deepopt-mip[scalesim]' (this script installs nothing)"
 
 
 def parse_args(argv=None):
@@ -47,7 +50,8 @@ def parse_args(argv=None):
     p.add_argument("--metric", default="energy", help="metric the LOS schedule minimises (default energy)")
     p.add_argument("--aggregate", default="layer-sum")
     p.add_argument("--out", help="folder for the exported files (default: a temporary folder)")
-    p.add_argument("--full", action="store_true", help="run SCALE-Sim's full simulation (slow; numpy<2.4)")
+    p.add_argument("--full", action="store_true",
+                   help="run SCALE-Sim's full simulation (slow; needs the numpy<2.4 of the scalesim extra)")
     return p.parse_args(argv)
 
 
@@ -139,9 +143,9 @@ def compare(network: str, args, root: Path) -> list[dict]:
           f"SCALE-Sim {'full simulation, total - stall' if args.full else 'compute model, stall-free'} "
           f"cycles in {elapsed:.1f} s")
     print(f"{'layer':<28}{'branch':>8}{'df':>4}{'ours':>12}{'SCALE-Sim':>12}{'ratio':>8}")
-    for r in rows:
+    for r, name in zip(rows, short_names([r["layer"] for r in rows], 27)):
         note = f"  (per image of {r['batch']})" if r["batch"] > 1 else ""
-        print(f"{r['layer']:<28}{r['branch']:>8}{r['dataflow']:>4}{r['ours']:>12,.0f}{r['scalesim']:>12,.0f}"
+        print(f"{name:<28}{r['branch']:>8}{r['dataflow']:>4}{r['ours']:>12,.0f}{r['scalesim']:>12,.0f}"
               f"{r['ratio']:>8.2f}{note}")
     ours_total = sum(r["ours"] for r in rows)
     theirs_total = sum(r["scalesim"] for r in rows)
@@ -164,7 +168,7 @@ def main(argv=None) -> int:
         major, minor = (int(x) for x in numpy.__version__.split(".")[:2])
         if (major, minor) >= (2, 4):
             print(f"warning: numpy {numpy.__version__}: SCALE-Sim 3.0.0's memory model fails with numpy >= 2.4 "
-                  "(SCALE-Sim PR #162); use numpy<2.4 for --full", file=sys.stderr)
+                  "(SCALE-Sim PR #162); pip install 'deepopt-mip[scalesim]' pins numpy<2.4", file=sys.stderr)
     networks = args.network or ["squeezenet-v1.1", "alexnet"]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.out) if args.out else Path(tmp)

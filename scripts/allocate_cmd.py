@@ -8,20 +8,15 @@ import pandas as pd
 import yaml
 
 from deepopt_mip.formulation.metrics import METRIC_LABELS
+from deepopt_mip.scripts.names import NAME_WIDTH, short_names
 from deepopt_mip.scripts.output import atomic_write_text, json_safe, write_csv, write_json
+from deepopt_mip.scripts.provenance import provenance, solver_options_record, space_record
 from deepopt_mip.solvers.solution import Solution, hardware_dict
 
 
 def solution_payload(sol: Solution) -> dict:
     """The ``--json`` payload: :meth:`Solution.to_dict`."""
     return sol.to_dict()
-
-
-def deterministic(payload: dict) -> dict:
-    """The payload without timings, for files that must be byte-identical across runs."""
-    out = dict(payload)
-    out["solver"] = {k: v for k, v in payload["solver"].items() if not k.endswith("_s")}
-    return out
 
 
 def print_solution(sol: Solution) -> None:
@@ -50,23 +45,18 @@ def print_solution(sol: Solution) -> None:
         for r in sol.runners_up:
             print(f"  {r.hardware.rows}x{r.hardware.cols}, SRAM {r.hardware.fsram_kb:g}/{r.hardware.isram_kb:g}/"
                   f"{r.hardware.psram_kb:g} kB, {r.area_mm2:.3f} mm^2: {r.objective:.6g}")
-    print(f"\n{'layer':<28}{'branch':>8}{'energy [uJ]':>14}{'delay [cycles]':>16}")
-    for n, b, e, d in zip(sol.layer_names, sol.branches, sol.layer_energy_j, sol.layer_delay_cycles):
-        print(f"{n:<28}{b:>8}{e * 1e6:>14.5g}{d:>16.0f}")
+    print(f"\n{'layer':<{NAME_WIDTH}} {'branch':>8}{'energy [uJ]':>14}{'delay [cycles]':>16}")
+    names = short_names(sol.layer_names, NAME_WIDTH)
+    for n, b, e, d in zip(names, sol.branches, sol.layer_energy_j, sol.layer_delay_cycles):
+        print(f"{n:<{NAME_WIDTH}} {b:>8}{e * 1e6:>14.5g}{d:>16.0f}")
 
 
 def manifest(sol: Solution, network, space, tech, version: str, options=None) -> dict:
-    out = {
-        "deepopt_mip_version": version,
-        "network": {"name": network.name, "source": network.source},
-        "space": {"name": space.name, "source": space.source, "sha256": space.sha256,
-                  "budget_mm2": space.budget_mm2, "tolerance": space.tolerance},
-        "technology": {"name": tech.name, "source": tech.source_path, "sha256": tech.sha256},
-        "metric": sol.metric, "aggregate": sol.aggregate, "solver": sol.solver,
-    }
+    out = provenance(network, tech, version)
+    out.update({"space": space_record(space), "metric": sol.metric, "aggregate": sol.aggregate,
+                "solver": sol.solver})
     if options is not None:
-        out["solver_options"] = {"time_limit_s": options.time_limit_s, "mip_gap": options.mip_gap,
-                                 "threads": options.threads}
+        out["solver_options"] = solver_options_record(options)
     return out
 
 
@@ -87,7 +77,7 @@ def write_outputs(sol: Solution, out_dir, json_path, problem, version: str, opti
         write_json(json_path, payload)
     if out_dir:
         out = Path(out_dir)
-        stable = deterministic(payload)
+        stable = sol.to_dict(timings=False)
         write_json(out / "solution.json", stable)
         atomic_write_text(out / "solution.yaml", yaml.safe_dump(json_safe(stable), sort_keys=False))
         write_csv(out / "layers.csv", pd.DataFrame(payload["layers"]))

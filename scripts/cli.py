@@ -167,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", required=True, metavar="DIR", help="folder for the tables and plots")
     rp.add_argument("--quiet", action="store_true", help="no progress and no summary")
 
+    sc = sub.add_parser("scalesim-compare", help="SCALE-Sim's cycles beside ours, per layer, for a --scalesim folder")
+    sc.add_argument("dir", metavar="DIR", help="the folder --scalesim wrote (and SCALE-Sim's results/ in it)")
+    sc.add_argument("--results", metavar="PATH",
+                    help="SCALE-Sim's COMPUTE_REPORT.csv or the folder holding it (default DIR/results/<run_name>)")
+    sc.add_argument("--csv", metavar="FILE", help="write the comparison as CSV")
+    sc.add_argument("--quiet", action="store_true", help="print nothing (with --csv)")
+
     va = sub.add_parser("validate", help="compare the model with the reference's per-branch numbers")
     va.add_argument("--reference", required=True, metavar="DIR|FILE",
                     help="the reference's per-branch CSV, or a folder holding it as branches.csv ('#' lines are comments)")
@@ -257,7 +264,7 @@ def run_evaluate(args) -> int:
         tech.sram_energy_j_per_bit(size)
     network = load_network_cli(args.network, args.batch, args.quiet)
     return evaluate_cmd.run(network, hardware, tech, args.metric, args.aggregate, args.json, args.csv, args.quiet,
-                            scalesim_dir=args.scalesim, plot_path=args.plot)
+                            scalesim_dir=args.scalesim, plot_path=args.plot, version=package_version())
 
 
 def run_allocate(args) -> int:
@@ -320,6 +327,11 @@ def run_reproduce(args) -> int:
     return run(args.out, quiet=args.quiet)
 
 
+def run_scalesim_compare(args) -> int:
+    from deepopt_mip.scripts.scalesim_compare_cmd import run
+    return run(args.dir, args.results, args.csv, args.quiet)
+
+
 def run_validate(args) -> int:
     check_outputs(args, files=("json",))
     from deepopt_mip.scripts.validate_cmd import run
@@ -327,7 +339,8 @@ def run_validate(args) -> int:
 
 
 COMMANDS = {"networks": run_networks, "evaluate": run_evaluate, "allocate": run_allocate, "compare": run_compare,
-            "pareto": run_pareto, "reproduce": run_reproduce, "validate": run_validate}
+            "pareto": run_pareto, "reproduce": run_reproduce, "validate": run_validate,
+            "scalesim-compare": run_scalesim_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """``evaluate --plot FILE``: per-layer energy breakdown of a schedule as a PNG.
 
 One stacked bar per layer (MAC, register file, SRAM, DRAM energy, in uJ per
-image) for the branch the schedule chose, the branch named under the bar.
+image) for the branch the schedule chose, the layer (long names shortened by
+``scripts/names.py``) and branch named under the bar.
 Needs matplotlib (``pip install 'deepopt-mip[plot]'``); the file is written
 to a temporary name and renamed, so it is never half-written.
 """
@@ -13,9 +14,12 @@ from pathlib import Path
 
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.scripts.names import short_names
 from deepopt_mip.scripts.output import save_figure
 
 MATPLOTLIB_MISSING = "--plot needs matplotlib: pip install 'deepopt-mip[plot]'"
+PLOT_NAME_WIDTH = 24
+"""Layer names under the bars are shortened to this many characters (scripts/names.py)."""
 PARTS = (("mac_j", "MAC", "#4c72b0"), ("rf_j", "register file", "#55a868"), ("sram_j", "SRAM", "#dd8452"),
          ("dram_j", "DRAM", "#c44e52"))
 
@@ -52,8 +56,10 @@ def plot_energy_breakdown(path, network, hardware, tables, branches, title: str 
     n = len(network.layers)
     xs = list(range(n))
     width_in = min(max(6.0, 0.28 * n + 2.5), 40.0)
-    longest = max((len(f"{layer.name} [{b}]") for layer, b in zip(network.layers, branches)), default=10)
-    height_in = 3.6 + 0.075 * longest * (7 / 8 if n > 20 else 1)  # room for the vertical labels
+    names = short_names([layer.name for layer in network.layers], PLOT_NAME_WIDTH)
+    labels = [f"{name} [{branch}]" for name, branch in zip(names, branches)]
+    longest = max((len(label) for label in labels), default=10)
+    height_in = 4.4 + 0.075 * longest * (7 / 8 if n > 20 else 1)  # room for the vertical labels
     fig, ax = plt.subplots(figsize=(width_in, height_in), dpi=110)
     bottom = [0.0] * n
     for key, label, colour in PARTS:
@@ -64,7 +70,6 @@ def plot_energy_breakdown(path, network, hardware, tables, branches, title: str 
     for i in infeasible:
         ax.annotate("infeasible", (i, 0), xytext=(0, 3), textcoords="offset points", rotation=90, ha="center",
                     va="bottom", fontsize=8, color="grey")
-    labels = [f"{layer.name} [{branch}]" for layer, branch in zip(network.layers, branches)]
     ax.set_xticks(xs)
     ax.set_xticklabels(labels, rotation=90, fontsize=7 if n > 20 else 8)
     ax.set_xlim(-0.6, n - 0.4)
@@ -77,7 +82,7 @@ def plot_energy_breakdown(path, network, hardware, tables, branches, title: str 
     if title and n <= 20:
         lines.append(title)
     ax.set_title("\n".join(lines), fontsize=10)
-    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)  # beside the bars, not on them
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     fig.tight_layout()

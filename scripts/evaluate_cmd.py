@@ -11,7 +11,9 @@ from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, FC_ORDER_OF_B
 from deepopt_mip.formulation.costmodel.network_cost import cost_tables
 from deepopt_mip.formulation.metrics import METRIC_EXPONENTS, METRIC_LABELS, metric_value
 from deepopt_mip.solvers.evaluation import PointEvaluation, evaluate_point
+from deepopt_mip.scripts.names import NAME_WIDTH, short_names
 from deepopt_mip.scripts.output import write_csv, write_json
+from deepopt_mip.scripts.provenance import provenance
 
 
 def branch_label(layer, branch: str) -> str:
@@ -30,13 +32,14 @@ def fmt_pct(value: float) -> str:
 
 
 def layer_table(ev: PointEvaluation) -> str:
-    lines = [f"{'layer':<28} {'best branch':<20} {'energy [uJ]':>12} {'delay [cycles]':>15} {METRIC_LABELS[ev.metric]:>20}"]
+    names = short_names([layer.name for layer in ev.network.layers], NAME_WIDTH)
+    lines = [f"{'layer':<{NAME_WIDTH}} {'best branch':<20} {'energy [uJ]':>12} {'delay [cycles]':>15} {METRIC_LABELS[ev.metric]:>20}"]
     e_tab, d_tab = ev.tables.energy_j, ev.tables.delay_cycles
     for i, layer in enumerate(ev.network.layers):
         j = ev.los.branch_index[i]
         e, d = float(e_tab[i, j]), float(d_tab[i, j])
         value = float(metric_value(e, d, ev.metric))
-        lines.append(f"{layer.name:<28} {branch_label(layer, BRANCHES[j]):<20} {fmt(e * 1e6):>12} {fmt(d, 9):>15} {fmt(value):>20}")
+        lines.append(f"{names[i]:<{NAME_WIDTH}} {branch_label(layer, BRANCHES[j]):<20} {fmt(e * 1e6):>12} {fmt(d, 9):>15} {fmt(value):>20}")
     return "\n".join(lines)
 
 
@@ -56,7 +59,8 @@ def summary_table(evals: dict[str, PointEvaluation], chosen: str) -> str:
     return "\n".join(totals) + "\n\nPenalty of each fixed schedule over LOS, per metric:\n" + "\n".join(lines)
 
 
-def payload(ev: PointEvaluation, evals: dict[str, PointEvaluation]) -> dict:
+def payload(ev: PointEvaluation, evals: dict[str, PointEvaluation], tech, version: str) -> dict:
+    """The JSON of ``evaluate --json``; infeasible values are null (README, Outputs)."""
     hw = ev.hardware
     layers = []
     for i, layer in enumerate(ev.network.layers):
@@ -75,6 +79,7 @@ def payload(ev: PointEvaluation, evals: dict[str, PointEvaluation]) -> dict:
         layers.append({"name": layer.name, "kind": layer.kind, "best_branch": BRANCHES[ev.los.branch_index[i]],
                        "branches": branches})
     return {
+        "manifest": provenance(ev.network, tech, version),
         "network": ev.network.name,
         "hardware": {"J": hw.rows, "K": hw.cols, "fsram_kb": hw.fsram_kb, "isram_kb": hw.isram_kb,
                      "psram_kb": hw.psram_kb, "bits_filter": hw.bits_filter, "bits_ifmap": hw.bits_ifmap,
@@ -106,7 +111,7 @@ def branch_frame(ev: PointEvaluation) -> pd.DataFrame:
 
 
 def run(network, hardware, tech, metric: str, aggregate: str, json_path=None, csv_path=None, quiet=False,
-        scalesim_dir=None, plot_path=None) -> int:
+        scalesim_dir=None, plot_path=None, version: str = "unknown") -> int:
     tables = cost_tables(network.layers, hardware.arrays(), tech)
     evals = {m: evaluate_point(network, hardware, tech, m, aggregate, tables) for m in METRIC_EXPONENTS}
     ev = evals[metric]
@@ -118,7 +123,7 @@ def run(network, hardware, tech, metric: str, aggregate: str, json_path=None, cs
         print()
         print(summary_table(evals, metric))
     if json_path:
-        write_json(json_path, payload(ev, evals))
+        write_json(json_path, payload(ev, evals, tech, version))
     if csv_path:
         write_csv(csv_path, branch_frame(ev))
     los_branches = [BRANCHES[j] for j in ev.los.branch_index]

@@ -10,6 +10,7 @@ frontier points are computed.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from deepopt_mip.formulation.spaces import UM2_PER_MM2
 from deepopt_mip.scripts.energy_plot import require_matplotlib
 from deepopt_mip.scripts.output import atomic_write_text, json_safe, save_figure, write_csv
 from deepopt_mip.scripts.progress import ProgressLine
+from deepopt_mip.scripts.provenance import provenance, solver_options_record, space_record
 from deepopt_mip.solvers.evaluation import evaluate_point
 from deepopt_mip.solvers.highs_driver import HighsDriver
 from deepopt_mip.solvers.mip import mip_frontier, product_search
@@ -33,6 +35,33 @@ def branch_mix(counts: np.ndarray) -> str:
     """'XYZiZo:20 XZiYZo:37': how many layers run each branch (branches no layer runs left out)."""
     totals = counts.sum(axis=0)
     return " ".join(f"{b}:{int(n)}" for b, n in zip(BRANCHES, totals) if n)
+
+
+TOTAL_UNKNOWN = "unknown; use --points all"
+
+
+def frontier_counts(max_points: int | None, found: int) -> dict:
+    """How many frontier points were asked for, how many distinct ones the sweep found, how many exist.
+
+    With ``--points N`` the sweep solves N delay limits; limits that land on
+    the same point give one point, so it finds at most N. How many points the
+    whole frontier has is known only when the sweep ran to its end
+    (``--points all``).
+    """
+    return {"points_requested": "all" if max_points is None else max_points,
+            "distinct_points_found": found,
+            "points_on_frontier": found if max_points is None else TOTAL_UNKNOWN,
+            "edp_optimum_added": False}
+
+
+def counts_sentence(counts: dict) -> str:
+    """The counts of ``frontier_counts`` for people, one line."""
+    found = counts["distinct_points_found"]
+    added = " + the E*D optimum" if counts["edp_optimum_added"] else ""
+    if counts["points_requested"] == "all":
+        return f"frontier: the whole frontier (--points all), {found} points{added}"
+    return (f"frontier: {counts['points_requested']} delay limits asked (--points {counts['points_requested']}), "
+            f"{found} distinct points found{added}; points on the whole frontier: unknown (use --points all)")
 
 
 def frontier_frame(points, built) -> pd.DataFrame:
@@ -45,14 +74,41 @@ def frontier_frame(points, built) -> pd.DataFrame:
         for p in points])
 
 
-def plot_frontier(path: Path, frame: pd.DataFrame, best, fixed_name: str, fixed, title: str) -> None:
-    """Energy (mJ) versus delay (million cycles), written atomically."""
+def hardware_key(row) -> str:
+    """A frontier row's hardware as people read it: 'J x K, SRAM f/i/p kB'."""
+    return (f"{int(row['J'])}x{int(row['K'])}, SRAM {row['fsram_kb']:g}/{row['isram_kb']:g}/"
+            f"{row['psram_kb']:g} kB")
+
+
+def hardware_changes(frame: pd.DataFrame) -> tuple[list[tuple[int, int]], list[str]]:
+    """Along the frontier by increasing delay: (position, hardware number) where the hardware changes, and the
+    distinct hardware in order of first appearance (number n is entry n - 1)."""
+    distinct: list[str] = []
+    changes = []
+    previous = None
+    for position, (_, row) in enumerate(frame.sort_values("delay_cycles").iterrows()):
+        key = hardware_key(row)
+        if key not in distinct:
+            distinct.append(key)
+        if key != previous:
+            changes.append((position, distinct.index(key) + 1))
+        previous = key
+    return changes, distinct
+
+
+def plot_frontier(path: Path, frame: pd.DataFrame, best, fixed_name: str, fixed, title: str,
+                  counts: dict | None = None) -> None:
+    """Energy (mJ) versus delay (million cycles), each point's hardware numbered where it changes; atomic."""
     plt = require_matplotlib()
-    fig, ax = plt.subplots(figsize=(7, 5))
+    changes, distinct = hardware_changes(frame)
+    fig, ax = plt.subplots(figsize=(10, max(5.0, 1.2 + 0.17 * len(distinct))))
     by_delay = frame.sort_values("delay_cycles")
-    ax.step(by_delay["delay_cycles"] / 1e6, by_delay["energy_j"] * 1e3, where="post", color="#4c72b0", lw=1)
-    ax.plot(by_delay["delay_cycles"] / 1e6, by_delay["energy_j"] * 1e3, "o", ms=3, color="#4c72b0",
-            label=f"frontier ({len(frame)} points)")
+    delay_m, energy_mj = by_delay["delay_cycles"].to_numpy() / 1e6, by_delay["energy_j"].to_numpy() * 1e3
+    ax.step(delay_m, energy_mj, where="post", color="#4c72b0", lw=1)
+    found = f"frontier ({len(frame)} points"
+    if counts and counts["points_requested"] != "all":
+        found += f"; --points {counts['points_requested']}: whole frontier not computed"
+    ax.plot(delay_m, energy_mj, "o", ms=3, color="#4c72b0", label=found + ")")
     ax.plot(best.delay_cycles / 1e6, best.energy_j * 1e3, "*", ms=14, color="#c44e52",
             label=f"E*D optimum ({best.hardware.rows}x{best.hardware.cols})")
     if fixed is not None:
@@ -63,6 +119,17 @@ def plot_frontier(path: Path, frame: pd.DataFrame, best, fixed_name: str, fixed,
     ax.plot(delays / 1e6, best.energy_j * best.delay_cycles / delays * 1e3, "--", color="#c44e52", lw=0.8,
             label="E*D = optimum")
     ax.set_ylim(bottom, top)
+    span = max(float(delay_m[-1] - delay_m[0]), 1e-12)
+    labelled: dict[int, float] = {}
+    for n, (position, number) in enumerate(changes):
+        if abs(delay_m[position] - labelled.get(number, -math.inf)) < 0.03 * span:
+            continue  # hardware switching back and forth: its number once per stretch of the frontier
+        labelled[number] = delay_m[position]
+        ax.annotate(str(number), (delay_m[position], energy_mj[position]), xytext=(4, 4 if n % 2 else -10),
+                    textcoords="offset points", fontsize=7, color="#333333")
+    ax.text(1.02, 1.0, "hardware (numbered where it\nchanges along the frontier):\n"
+            + "\n".join(f"{n}: {key}" for n, key in enumerate(distinct, start=1)),
+            transform=ax.transAxes, va="top", ha="left", fontsize=7, family="monospace")
     ax.set_xlabel("delay [million cycles]")
     ax.set_ylabel("energy [mJ]")
     ax.set_title(title)
@@ -97,8 +164,11 @@ def run(network, space, tech, options, max_points, out_dir, quiet, version) -> i
             print(file=sys.stderr)
     search = product_search(built, "edp", HighsDriver(options), options.time_limit_s)
     best = search.best
+    counts = frontier_counts(max_points, len(points))
     if not any(p.delay_cycles == best.delay_cycles and p.energy_j == best.energy_j for p in points):
         points = sorted(points + [best], key=lambda p: (p.energy_j, p.delay_cycles))
+        counts["edp_optimum_added"] = True
+    counts["points_written"] = len(points)
     frame = frontier_frame(points, built)
     frame["edp_optimal"] = [p is best or (p.energy_j == best.energy_j and p.delay_cycles == best.delay_cycles)
                             for p in points]
@@ -110,21 +180,17 @@ def run(network, space, tech, options, max_points, out_dir, quiet, version) -> i
     wall = time.perf_counter() - start
     try:
         plot_frontier(out / "frontier.png", frame, best, fixed_name, fixed,
-                      f"{network.name} on {space.name} ({space.budget_mm2:g} mm^2)")
+                      f"{network.name} on {space.name} ({space.budget_mm2:g} mm^2)", counts)
         png = "frontier.png"
     except InputError as exc:
         print(f"deepopt-mip: {exc}; frontier.png not written", file=sys.stderr)
         png = None
     manifest = {
-        "deepopt_mip_version": version,
-        "network": {"name": network.name, "source": network.source},
-        "space": {"name": space.name, "source": space.source, "sha256": space.sha256,
-                  "budget_mm2": space.budget_mm2, "tolerance": space.tolerance},
-        "technology": {"name": tech.name, "source": tech.source_path, "sha256": tech.sha256},
-        "points_requested": "all" if max_points is None else max_points,
-        "solver_options": {"time_limit_s": options.time_limit_s, "mip_gap": options.mip_gap,
-                           "threads": options.threads},
-        "frontier_points": len(points), "offered_hardware_points": built.data.points.size,
+        **provenance(network, tech, version),
+        "space": space_record(space),
+        "solver_options": solver_options_record(options),
+        "frontier": counts,
+        "offered_hardware_points": built.data.points.size,
         "grid_points": built.data.points.grid_points,
         "edp_optimum": {"energy_j": best.energy_j, "delay_cycles": best.delay_cycles,
                         "edp_j_cycles": search.objective, "proven": search.proven},
@@ -134,9 +200,9 @@ def run(network, space, tech, options, max_points, out_dir, quiet, version) -> i
     atomic_write_text(out / "manifest.yaml", yaml.safe_dump(json_safe(manifest), sort_keys=False))
     if not quiet:
         hw = best.hardware
-        print(f"{network.name} on {space.name}: {len(points)} frontier points "
-              f"({built.data.points.size} of {built.data.points.grid_points:,} hardware points can hold one), "
-              f"{wall:.1f} s")
+        print(f"{network.name} on {space.name} ({built.data.points.size} of {built.data.points.grid_points:,} "
+              f"hardware points can hold a frontier point), {wall:.1f} s")
+        print(counts_sentence(counts))
         print(f"E*D optimum: {hw.rows}x{hw.cols}, SRAM {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB, "
               f"E = {best.energy_j * 1e3:.5g} mJ, D = {best.delay_cycles:,.0f} cycles, E*D = {search.objective:.6g}")
         if fixed is not None:

@@ -30,8 +30,16 @@ Writes, atomically, into DIR:
     ``cycles_write``, ``delay_cycles``. ``benchmarks/crosscheck_scalesim.py``
     compares these with SCALE-Sim.
 
-Run SCALE-Sim on them with
-``python -m scalesim.scale -c DIR/scalesim.cfg -t DIR/topology.csv -l DIR/layout.csv -p OUTDIR``.
+Run SCALE-Sim on them (``pip install 'deepopt-mip[scalesim]'``: SCALE-Sim 3.0.0
+and a NumPy it runs under) and set its cycles beside ours::
+
+    python -m scalesim.scale -c DIR/scalesim.cfg -t DIR/topology.csv -l DIR/layout.csv -p DIR/results
+    deepopt-mip scalesim-compare DIR
+
+(``scripts/scalesim_results.py`` reads SCALE-Sim's report). The same two
+lines, to run inside DIR, head ``scalesim.cfg``. A network with grouped
+(e.g. depth-wise) layers can make thousands of topology rows, one per group,
+which SCALE-Sim simulates one by one: a one-line warning on stderr says so.
 
 Dataflow. Our array is weight-stationary at the PE level in every branch
 (each PE holds one filter weight; ifmap values are broadcast along a
@@ -49,12 +57,14 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from pathlib import Path
 
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.costmodel.network_cost import CostTables, cost_tables
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.scripts.output import atomic_write_text
+from deepopt_mip.scripts.scalesim_results import RESULTS_FOLDER
 
 __all__ = ["BRANCH_DATAFLOW", "SCALESIM_TOPOLOGY_HEADER", "export_scalesim", "topology_rows"]
 
@@ -68,6 +78,8 @@ CONFIG_NAME = "scalesim.cfg"
 TOPOLOGY_NAME = "topology.csv"
 LAYOUT_NAME = "layout.csv"
 LAYERS_NAME = "layers.csv"
+MANY_ROWS = 1000
+"""From this many topology rows (grouped layers being one row per group) the export warns on stderr."""
 
 
 def scalesim_name(name: str) -> str:
@@ -177,7 +189,9 @@ def export_scalesim(directory, network, hardware, branches, tech, tables: CostTa
         f"Dataflow {dataflow}: the branches carrying most MACs (XYZiZo, XZiYZo, XYZoZi, XZoYZi -> ws; ZiXYZo -> os)",
         f"SRAM kB: Ifmap = our ifmap SRAM, Filter = our filter SRAM, Ofmap = our psum SRAM; "
         f"Bandwidth = {hardware.dram_bw_bits_per_cycle:g} bits/cycle / {hardware.bits_ifmap}-bit words",
-        f"run: python -m scalesim.scale -c {CONFIG_NAME} -t {TOPOLOGY_NAME} -l {LAYOUT_NAME} -p OUTDIR",
+        "run SCALE-Sim (pip install 'deepopt-mip[scalesim]') in this folder and compare its cycles with ours:",
+        f"  python -m scalesim.scale -c {CONFIG_NAME} -t {TOPOLOGY_NAME} -l {LAYOUT_NAME} -p {RESULTS_FOLDER}",
+        "  deepopt-mip scalesim-compare .",
     ]
 
     topology = [_csv_line(SCALESIM_TOPOLOGY_HEADER)]
@@ -202,6 +216,12 @@ def export_scalesim(directory, network, hardware, branches, tech, tables: CostTa
             _quote(layer.name), layer.kind, branch, BRANCH_DATAFLOW[branch], _quote(" ".join(names)),
             str(layer.batch), str(layer.groups), str(layer.macs), *(_number(v) for v in values)]) + "\n")
 
+    rows = len(topology) - 1
+    if rows >= MANY_ROWS and any(layer.groups > 1 for layer in network.layers):
+        widest = max(network.layers, key=lambda layer: layer.groups)
+        print(f"deepopt-mip: warning: --scalesim: {rows:,} SCALE-Sim topology rows, as SCALE-Sim has no groups and "
+              f"a grouped layer is one row per group ({widest.name}: {widest.groups:,}); SCALE-Sim simulates "
+              f"them one by one", file=sys.stderr)
     paths = {"config": out / CONFIG_NAME, "topology": out / TOPOLOGY_NAME, "layout": out / LAYOUT_NAME,
              "layers": out / LAYERS_NAME}
     atomic_write_text(paths["config"], config_text(run_name, hardware, dataflow, comments))

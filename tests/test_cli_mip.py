@@ -73,7 +73,10 @@ def test_pareto_writes_a_nondominated_frontier_with_the_edp_optimum(tmp_path):
     frame = pd.read_csv(tmp_path / "frontier.csv")
     assert (tmp_path / "frontier.png").stat().st_size > 0
     manifest = yaml.safe_load((tmp_path / "manifest.yaml").read_text())
-    assert manifest["frontier_points"] == len(frame) >= 2
+    assert manifest["frontier"] == {"points_requested": "all", "distinct_points_found": len(frame),
+                                    "points_on_frontier": len(frame), "edp_optimum_added": False,
+                                    "points_written": len(frame)}
+    assert len(frame) >= 2
     energy, delay = frame["energy_j"].to_numpy(), frame["delay_cycles"].to_numpy()
     for n in range(len(frame)):
         others = np.arange(len(frame)) != n
@@ -87,6 +90,33 @@ def test_pareto_writes_a_nondominated_frontier_with_the_edp_optimum(tmp_path):
     hw = space.hardware_point(row["J"], row["K"], row["fsram_kb"], row["isram_kb"], row["psram_kb"])
     los = evaluate_point(load_network("alexnet"), hw, tech, "edp", "network").los
     assert los.objective == pytest.approx(row["edp_j_cycles"], rel=1e-9)
+
+
+def test_pareto_counts_asked_found_and_existing_points(tmp_path, capsys):
+    """--points 3 finds at most 3 distinct points, all on the whole frontier, whose size it leaves unknown."""
+    assert main(["pareto", *SMALL, "--points", "all", "--out", str(tmp_path / "all"), "--quiet"]) == 0
+    assert main(["pareto", *SMALL, "--points", "3", "--out", str(tmp_path / "three")]) == 0
+    printed = capsys.readouterr().out
+    whole = pd.read_csv(tmp_path / "all" / "frontier.csv")
+    some = pd.read_csv(tmp_path / "three" / "frontier.csv")
+    counts = yaml.safe_load((tmp_path / "three" / "manifest.yaml").read_text())["frontier"]
+    assert counts["points_requested"] == 3
+    assert counts["points_on_frontier"] == "unknown; use --points all"
+    assert counts["points_written"] == len(some) == counts["distinct_points_found"] + counts["edp_optimum_added"]
+    assert 2 <= counts["distinct_points_found"] <= 3 < len(whole)
+    on_whole = set(zip(whole["energy_j"], whole["delay_cycles"]))
+    assert set(zip(some["energy_j"], some["delay_cycles"])) <= on_whole
+    assert (f"3 delay limits asked (--points 3), {counts['distinct_points_found']} distinct points found"
+            in printed) and "unknown (use --points all)" in printed
+
+
+def test_hardware_is_numbered_where_it_changes_along_the_frontier():
+    from deepopt_mip.scripts.pareto_cmd import hardware_changes
+    frame = pd.DataFrame({"delay_cycles": [5, 1, 2, 3, 4], "J": [8, 16, 16, 8, 16], "K": [8] * 5,
+                          "fsram_kb": [4.0] * 5, "isram_kb": [4.0] * 5, "psram_kb": [4.0, 4.0, 4.0, 8.0, 4.0]})
+    changes, distinct = hardware_changes(frame)
+    assert distinct == ["16x8, SRAM 4/4/4 kB", "8x8, SRAM 4/4/8 kB", "8x8, SRAM 4/4/4 kB"]
+    assert changes == [(0, 1), (2, 2), (3, 1), (4, 3)]
 
 
 @pytest.mark.parametrize("args, message", [

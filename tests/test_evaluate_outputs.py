@@ -80,3 +80,33 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err.strip()
     assert err.endswith("--plot needs matplotlib: pip install 'deepopt-mip[plot]'") and len(err.splitlines()) == 1
     assert not (tmp_path / "x.png").exists()
+
+
+def test_evaluate_json_records_the_manifest_fields_of_allocate(tmp_path):
+    """Tool version, network and technology (with the sha256 of the file read) as allocate --out records them."""
+    import hashlib
+    import json
+    from importlib.resources import files
+
+    import yaml
+
+    from deepopt_mip.scripts.cli import package_version
+
+    tech = tmp_path / "tech.yaml"
+    tech.write_bytes(files("deepopt_mip.data").joinpath("technology/deepopt-65nm.yaml").read_bytes())
+    space = tmp_path / "small.yaml"
+    space.write_text("name: small\nrows: {min: 8, max: 16, step: 8}\ncols: {min: 8, max: 16, step: 8}\n"
+                     "aspect_min_ratio: 0\nsram_kb: {filter: [4, 8], ifmap: [4], psum: [4]}\n"
+                     "bits: {filter: 8, ifmap: 8, psum: 32}\ndram: {bandwidth_bits_per_cycle: 128, block_bits: 128}\n"
+                     "area: {budget_mm2: 16}\n")
+    assert main(["evaluate", "--network", "alexnet", "--tech", str(tech), "--json", str(tmp_path / "e.json"),
+                 "--quiet"]) == 0
+    assert main(["allocate", "--network", "alexnet", "--tech", str(tech), "--space", str(space),
+                 "--out", str(tmp_path / "alloc"), "--quiet"]) == 0
+    recorded = json.loads((tmp_path / "e.json").read_text())["manifest"]
+    allocate_manifest = yaml.safe_load((tmp_path / "alloc" / "manifest.yaml").read_text())
+    assert recorded == {k: allocate_manifest[k] for k in ("deepopt_mip_version", "network", "technology")}
+    assert recorded["deepopt_mip_version"] == package_version() != "unknown"
+    assert recorded["network"]["name"] == "alexnet" and recorded["network"]["source"].endswith("alexnet.csv")
+    assert recorded["technology"]["sha256"] == hashlib.sha256(tech.read_bytes()).hexdigest()
+    assert recorded["technology"]["source"] == str(tech)
