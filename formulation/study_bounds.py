@@ -48,12 +48,17 @@ class StudyBounds:
     exact: bool
     least_delay_cycles: dict[str, float]
     least_energy_j: dict[str, float]
+    corner_energy_j: np.ndarray | None = None
+    corner_delay_cycles: np.ndarray | None = None
+    """Weighted sums over the networks of the ideal corners (sum_w weight_w E_min,w and the same for D; inf
+    where a network cannot run or meet its caps); None when some network took the separable pass."""
 
 
 def study_bounds(problem: Problem, progress: Progress | None = None, workers: int | None = None) -> StudyBounds:
     """One grid pass per network (see the module docstring)."""
     total = None
     least_delay, least_energy = {}, {}
+    corner_e = corner_d = np.zeros(1)
     area = valid = None
     for item in problem.networks:
         if exact_per_network(problem, item):
@@ -74,6 +79,12 @@ def study_bounds(problem: Problem, progress: Progress | None = None, workers: in
             if item.max_energy_j is not None:
                 bound = np.where(e_min <= item.max_energy_j, bound, np.inf)
         flat_valid = valid.ravel()
+        if d_min is None:
+            corner_e = corner_d = None
+        elif corner_e is not None:
+            feasible = np.isfinite(bound) & flat_valid
+            corner_e = corner_e + item.weight * np.where(feasible, e_min, np.inf)
+            corner_d = corner_d + item.weight * np.where(feasible, d_min, np.inf)
         if d_min is not None and flat_valid.any():
             least_delay[item.name] = float(np.min(np.where(flat_valid, d_min, np.inf)))
             least_energy[item.name] = float(np.min(np.where(flat_valid, e_min, np.inf)))
@@ -81,7 +92,8 @@ def study_bounds(problem: Problem, progress: Progress | None = None, workers: in
         total = weighted if total is None else total + weighted
     exact = problem.max_branches is None and all(exact_per_network(problem, n) for n in problem.networks)
     return StudyBounds(lower=total, area_um2=area.ravel(), valid=valid.ravel(), exact=exact,
-                       least_delay_cycles=least_delay, least_energy_j=least_energy)
+                       least_delay_cycles=least_delay, least_energy_j=least_energy, corner_energy_j=corner_e,
+                       corner_delay_cycles=corner_d)
 
 
 def infeasible_study_message(problem: Problem, bounds: StudyBounds) -> str:

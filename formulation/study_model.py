@@ -28,7 +28,9 @@ Objective, by ``kind``:
 * ``linear`` (E, D or layer-sum metrics): sum_w weight_w * M_w, or E_w / D_w
   for a capped network;
 * ``box`` (network products Y^p X^q, see :mod:`~deepopt_mip.solvers.study_mip`):
-  sum_w coef_w * Y_w with mutable coefficients, and mutable limits lo_w <= X_w <= hi_w.
+  sum_w coef_w * Y_w with mutable coefficients, and mutable limits lo_w <= X_w <= hi_w;
+* ``frontier`` (the weighted energy-delay frontier): sum_w weight_w E_w subject
+  to sum_w weight_w D_w <= ``delay_limit`` (mutable, epsilon-constraint).
 
 Energies, delays and the objective are scaled by reference values of order
 of the optimum, so every coefficient is of order 1.
@@ -82,17 +84,20 @@ def _offered(problem: Problem, item, tables: NetworkTables) -> tuple[np.ndarray,
 
 @dataclass(frozen=True)
 class StudyScale:
-    """Reference values: per network energy (J) and delay (cycles), and the objective's."""
+    """Reference values: per network energy (J) and delay (cycles), the objective's, and (frontier model) the
+    weighted total delay's."""
 
     energy_j: tuple[float, ...]
     delay_cycles: tuple[float, ...]
     objective: float
+    delay_total_cycles: float = 1.0
+    """The weighted total delay's reference value (frontier model only)."""
 
 
 def study_model(problem: Problem, points: PointSet, tables: list[NetworkTables], scale: StudyScale,
                 kind: str) -> pyo.ConcreteModel:
     """The model over the offered ``points`` (see the module docstring); ``kind`` is linear or box."""
-    if kind not in ("linear", "box"):
+    if kind not in ("linear", "box", "frontier"):
         raise ValueError(f"unknown study model kind {kind!r}")
     m = pyo.ConcreteModel(name=f"deepopt-study-{kind}")
     add_hardware(m, points)
@@ -103,7 +108,7 @@ def study_model(problem: Problem, points: PointSet, tables: list[NetworkTables],
         m.use = pyo.Var(range(branches), domain=pyo.Binary)
         m.branch_limit = pyo.Constraint(expr=sum(m.use[b] for b in range(branches)) <= problem.max_branches)
     m.nets = pyo.Block(m.NETWORK)
-    objective_terms = []
+    objective_terms, delay_terms = [], []
     for w, (item, table) in enumerate(zip(problem.networks, tables)):
         block = m.nets[w]
         mask, per_layer = _offered(problem, item, table)
@@ -150,6 +155,9 @@ def study_model(problem: Problem, points: PointSet, tables: list[NetworkTables],
                 quantity, unit = ((block.energy, scale.energy_j[w]) if problem.metric == "energy"
                                   else (block.delay, scale.delay_cycles[w]))
                 objective_terms.append(item.weight * unit / scale.objective * quantity)
+        elif kind == "frontier":
+            objective_terms.append(item.weight * scale.energy_j[w] / scale.objective * block.energy)
+            delay_terms.append(item.weight * scale.delay_cycles[w] / scale.delay_total_cycles * block.delay)
         else:
             y, x, _ = product_roles(problem.metric)
             block.coef = pyo.Param(mutable=True, initialize=1.0)
@@ -158,6 +166,9 @@ def study_model(problem: Problem, points: PointSet, tables: list[NetworkTables],
             block.x_within = pyo.Constraint(expr=getattr(block, x) <= block.limit_x)
             block.x_above = pyo.Constraint(expr=getattr(block, x) >= block.floor_x)
             objective_terms.append(block.coef * getattr(block, y))
+    if kind == "frontier":
+        m.delay_limit = pyo.Param(mutable=True, initialize=NO_LIMIT)
+        m.epsilon = pyo.Constraint(expr=sum(delay_terms) <= m.delay_limit)
     m.objective = pyo.Objective(expr=sum(objective_terms))
     return m
 

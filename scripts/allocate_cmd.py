@@ -51,10 +51,11 @@ def print_solution(sol: Solution) -> None:
         print(f"{n:<{NAME_WIDTH}} {b:>8}{e * 1e6:>14.5g}{d:>16.0f}")
 
 
-def manifest(sol: Solution, network, space, tech, version: str, options=None) -> dict:
+def manifest(sol: Solution | None, network, space, tech, version: str, options=None) -> dict:
     out = provenance(network, tech, version)
-    out.update({"space": space_record(space), "metric": sol.metric, "aggregate": sol.aggregate,
-                "solver": sol.solver})
+    out["space"] = space_record(space)
+    if sol is not None:
+        out.update({"metric": sol.metric, "aggregate": sol.aggregate, "solver": sol.solver})
     if options is not None:
         out["solver_options"] = solver_options_record(options)
     return out

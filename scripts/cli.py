@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pa = sub.add_parser("pareto", help="the exact energy-delay frontier of a space by epsilon-constraint MIPs")
     add_problem_args(pa, metric=False)
+    add_study_args(pa)
     add_mip_args(pa)
     pa.add_argument("--points", default="30",
                     help="frontier points to compute: a number (delay limits spread evenly, default 30) or 'all'")
@@ -317,8 +318,13 @@ def run_pareto(args) -> int:
         if points < 2:
             raise InputError(f"--points must be at least 2, got {points}")
     options = mip_options(args)
-    tech, space, network = load_problem(args)
-    return run(network, space, tech, options, points, args.out, args.quiet, package_version())
+    args.metric, args.aggregate = "edp", "network"
+    problem = load_study_problem(args)
+    if not problem.is_single_network:
+        from deepopt_mip.scripts.pareto_cmd import run_study
+        return run_study(problem, options, points, args.out, args.quiet, package_version())
+    return run(problem.networks[0].network, problem.space, problem.tech, options, points, args.out, args.quiet,
+               package_version())
 
 
 def run_reproduce(args) -> int:

@@ -210,3 +210,58 @@ def run(network, space, tech, options, max_points, out_dir, quiet, version) -> i
                   f"({(fixed.objective / search.objective - 1) * 100:.1f} % worse)")
         print(f"wrote {out / 'frontier.csv'}" + (f", {out / png}" if png else "") + f", {out / 'manifest.yaml'}")
     return 0
+
+
+def study_frontier_frame(points) -> pd.DataFrame:
+    """One row per frontier point of a study: weighted totals, E*D of them, hardware, branch mix of all networks."""
+    return pd.DataFrame([{
+        "energy_j": p.energy_j, "delay_cycles": p.delay_cycles, "edp_j_cycles": p.energy_j * p.delay_cycles,
+        "J": p.hardware.rows, "K": p.hardware.cols, "fsram_kb": p.hardware.fsram_kb,
+        "isram_kb": p.hardware.isram_kb, "psram_kb": p.hardware.psram_kb, "area_mm2": p.area_mm2,
+        "branches": branch_mix(np.concatenate(p.counts))} for p in points])
+
+
+def run_study(problem, options, max_points, out_dir, quiet, version) -> int:
+    """The frontier of a study (several networks, or caps, or a branch limit): weighted total energy against
+    weighted total delay (docs/studies.md); the point of least E*D among those computed is marked."""
+    from deepopt_mip.scripts.allocate_cmd import study_manifest
+    from deepopt_mip.solvers.study_mip import study_frontier
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    progress = ProgressLine(f"bounding {problem.space.name}", quiet=quiet)
+    try:
+        points = study_frontier(problem, options, progress, max_points)
+    finally:
+        progress.close()
+    counts = frontier_counts(max_points, len(points))
+    counts["points_written"] = len(points)
+    frame = study_frontier_frame(points)
+    best_row = int(np.argmin(frame["edp_j_cycles"].to_numpy()))
+    best = points[best_row]
+    frame["edp_optimal"] = [n == best_row for n in range(len(points))]
+    write_csv(out / "frontier.csv", frame)
+    wall = time.perf_counter() - start
+    title = f"{problem.label} on {problem.space.name} ({problem.space.budget_mm2:g} mm^2), weighted totals"
+    try:
+        plot_frontier(out / "frontier.png", frame, best, "", None, title, counts)
+        png = "frontier.png"
+    except InputError as exc:
+        print(f"deepopt-mip: {exc}; frontier.png not written", file=sys.stderr)
+        png = None
+    manifest = {**study_manifest(None, problem, version, options), "frontier": counts,
+                "quantities": "weighted total energy (J) and weighted total delay (cycles) over the networks",
+                "least_edp_among_points_computed": {"energy_j": best.energy_j, "delay_cycles": best.delay_cycles,
+                                                    "edp_j_cycles": best.energy_j * best.delay_cycles,
+                                                    "exact": max_points is None},
+                "wall_s": round(wall, 3), "files": ["frontier.csv"] + ([png] if png else [])}
+    atomic_write_text(out / "manifest.yaml", yaml.safe_dump(json_safe(manifest), sort_keys=False))
+    if not quiet:
+        hw = best.hardware
+        print(f"{problem.label} on {problem.space.name}: frontier of weighted total energy and delay, {wall:.1f} s")
+        print(counts_sentence(counts))
+        print(f"least E*D of the weighted totals {'(whole frontier)' if max_points is None else 'among these points'}: "
+              f"{hw.rows}x{hw.cols}, SRAM {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB, "
+              f"E = {best.energy_j * 1e3:.5g} mJ, D = {best.delay_cycles:,.0f} cycles")
+        print(f"wrote {out / 'frontier.csv'}" + (f", {out / png}" if png else "") + f", {out / 'manifest.yaml'}")
+    return 0

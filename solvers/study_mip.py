@@ -33,13 +33,15 @@ import heapq
 import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.costmodel.network_cost import cost_tables
+from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.grid_sums import Progress, distinct_layers
+from deepopt_mip.formulation.hardware import HardwarePoint
 from deepopt_mip.formulation.metrics import check_metric, metric_value
 from deepopt_mip.formulation.mip_model import NO_LIMIT, chosen_point
 from deepopt_mip.formulation.mip_points import point_set, point_tables
@@ -283,3 +285,107 @@ def _solution(problem: Problem, search: Search, bound: float, area: np.ndarray, 
         problem, hardware, float(area[search.best_flat]) / UM2_PER_MM2, schedules, tables, solver="mip",
         status=status, wall_s=build_s + search.solve_s, gap=gap, best_bound=min(bound, objective), build_s=build_s,
         solve_s=search.solve_s, points=int(bounds.valid.sum()))
+
+
+@dataclass(frozen=True)
+class StudyFrontierPoint:
+    """A point of a study's frontier of weighted total energy (J) against weighted total delay (cycles):
+    its grid index, hardware, area and per-network branch counts [L, B]."""
+
+    flat: int
+    hardware: HardwarePoint
+    area_mm2: float
+    counts: tuple[np.ndarray, ...]
+    energy_j: float
+    delay_cycles: float
+
+
+def study_frontier(problem: Problem, options: MipOptions | None = None, progress: Progress | None = None,
+                   max_points: int | None = None, on_point=None) -> list[StudyFrontierPoint]:
+    """The frontier of sum_w weight_w E_w against sum_w weight_w D_w under the study's caps and branch limit,
+    by epsilon-constraint solves of the ``frontier`` model (least weighted energy with weighted delay <= eps).
+
+    Points are offered lazily for each solve, as in :func:`mip_study`: ordered by their weighted ideal-corner
+    energy among those whose weighted corner delay is within eps. ``max_points`` None: the whole frontier
+    (eps = the last point's delay less a relative 1e-7); else that many delay limits spread evenly from the
+    least-energy point's delay to the least weighted corner delay. Least energy first.
+    """
+    if problem.aggregate != "network":
+        raise InputError("a frontier is of network totals: use the network aggregation, not layer-sum")
+    if max_points is not None and max_points < 2:
+        raise ValueError(f"a frontier needs at least 2 points, got {max_points}")
+    options = options or MipOptions()
+    bounds = study_bounds(replace(problem, metric="edp"), progress)
+    corner_e, corner_d = bounds.corner_energy_j, bounds.corner_delay_cycles
+    feasible = np.flatnonzero(np.isfinite(corner_e) & np.isfinite(corner_d))
+    if feasible.size == 0:
+        raise no_point_error(problem, bounds)
+    order = feasible[np.lexsort((feasible, corner_e[feasible]))]
+    search = Search(driver=HighsDriver(options),
+                    deadline=None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s)
+    frontier_problem = replace(problem, metric="edp")
+    offered: list[int] = []
+    built = {"size": 0}
+
+    def model_over_offered():
+        if built["size"] != len(offered):
+            flat = np.array(offered)
+            points = point_set(problem.space, flat, bounds.area_um2, bounds.valid)
+            tables = _tables(problem, points)
+            base = _scale(tables, np.ones(1))
+            scale = replace(base, objective=float(np.min(corner_e[flat])),
+                            delay_total_cycles=float(np.min(corner_d[flat])))
+            built.update(size=len(offered), flat=flat, tables=tables,
+                         model=study_model(frontier_problem, points, tables, scale, "frontier"))
+        return built["model"], built["flat"], built["tables"]
+
+    def solve_at(limit: float) -> StudyFrontierPoint | None:
+        candidates = order[corner_d[order] <= limit * (1 + 1e-12)]
+        if not offered:
+            offered.extend(int(i) for i in candidates[:FIRST_OFFER])
+        while True:
+            model, flat, tables = model_over_offered()
+            model.delay_limit.set_value(NO_LIMIT if math.isinf(limit) else limit / model.scale.delay_total_cycles)
+            result = search.solve(model)
+            if result.status == "infeasible":
+                point, value = None, math.inf
+            elif not result.has_solution or result.status != "optimal":
+                raise SolverFailure(f"the frontier sweep stopped: {result.status} (raise --time-limit)")
+            else:
+                chosen = _decode(frontier_problem, model, tables)
+                energy = float(sum(i.weight * e for i, e in zip(problem.networks, chosen.energy_j)))
+                delay = float(sum(i.weight * d for i, d in zip(problem.networks, chosen.delay_cycles)))
+                index = int(flat[chosen.point])
+                point = StudyFrontierPoint(flat=index, hardware=grid_point(problem.space, index),
+                                           area_mm2=float(bounds.area_um2[index]) / UM2_PER_MM2, counts=chosen.counts,
+                                           energy_j=energy, delay_cycles=delay)
+                value = energy
+            taken = set(offered)
+            missing = [int(i) for i in candidates if int(i) not in taken]
+            if not missing or corner_e[missing[0]] >= value:
+                return point
+            below = [i for i in missing if corner_e[i] < value]
+            offered.extend((below + missing[len(below):])[:max(len(below), len(offered))])
+
+    points: list[StudyFrontierPoint] = []
+
+    def keep(point):
+        if point is not None and not any(p.delay_cycles == point.delay_cycles for p in points):
+            points.append(point)
+            if on_point:
+                on_point(point)
+        return point
+
+    first = keep(solve_at(math.inf))
+    if first is None:
+        raise no_point_error(problem, bounds)
+    if max_points is None:
+        last = first
+        while last is not None:
+            last = keep(solve_at(last.delay_cycles * (1 - SPLIT)))
+    else:
+        bottom = float(corner_d[feasible].min())
+        for limit in np.linspace(first.delay_cycles, bottom, max_points)[1:]:
+            keep(solve_at(max(limit, bottom)))
+    points.sort(key=lambda p: (p.energy_j, p.delay_cycles))
+    return points

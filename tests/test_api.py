@@ -2,6 +2,7 @@
 file reader."""
 
 import re
+import numpy as np
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,18 @@ def test_compare_agrees_on_a_study_with_caps_and_a_branch_limit(capsys):
     assert main(["compare", "--network", "alexnet", "--network", "squeezenet", "--max-delay", "alexnet=2.3e6",
                  "--max-branches", "2", "--metric", "energy", "--area-mm2", "4"]) == 0
     assert "AGREE" in capsys.readouterr().out
+
+
+def test_pareto_of_two_networks_with_a_cap_is_weighted_totals_within_the_cap(tmp_path):
+    import pandas as pd
+    import yaml
+    assert main(["pareto", "--network", "alexnet", "--network", "squeezenet", "--weight", "alexnet=2",
+                 "--max-delay", "alexnet=2.3e6", "--area-mm2", "4", "--points", "6", "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    frame = pd.read_csv(tmp_path / "frontier.csv")
+    manifest = yaml.safe_load((tmp_path / "manifest.yaml").read_text())
+    assert [n["name"] for n in manifest["networks"]] == ["alexnet", "squeezenet-v1.1"]
+    assert manifest["networks"][0]["max_delay_cycles"] == 2.3e6
+    energy, delay = frame["energy_j"].to_numpy(), frame["delay_cycles"].to_numpy()
+    assert len(frame) >= 2 and (np.diff(energy[np.argsort(delay)]) < 0).all(), "not a frontier"
+    assert frame["edp_optimal"].sum() == 1

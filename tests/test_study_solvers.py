@@ -19,7 +19,7 @@ from deepopt_mip.formulation.spaces import load_space, parse_space
 from deepopt_mip.formulation.technology import load_technology
 from deepopt_mip.solvers.enumeration import enumerate_space
 from deepopt_mip.solvers.study_enumeration import enumerate_study
-from deepopt_mip.solvers.study_mip import mip_study
+from deepopt_mip.solvers.study_mip import mip_study, study_frontier
 
 TECH = load_technology()
 TINY_SPACE = """
@@ -274,3 +274,48 @@ def test_solution_serialisers_agree_with_the_solution(tmp_path):
         assert rows["energy_j"].sum() == pytest.approx(n["energy_j"], rel=1e-12)
         assert rows["delay_cycles"].sum() == pytest.approx(n["delay_cycles"], rel=1e-12)
     assert "wall_s" not in json.loads(solution.to_json(timings=False))["solver"]
+
+
+def brute_force_frontier(problem: Problem) -> list[tuple[float, float]]:
+    """Every schedule of every network on every point (usable branches, caps, branch sets), weighted totals
+    added over the networks, and the non-dominated (E, D) pairs of all of them, by increasing delay."""
+    limit = problem.max_branches or BRANCH_COUNT
+    sets = [u for size in range(1, limit + 1) for u in itertools.combinations(range(BRANCH_COUNT), size)]
+    pairs = []
+    for hardware, _ in every_point(problem.space):
+        tables = [cost_tables(item.network.layers, hardware.arrays(), TECH) for item in problem.networks]
+        for allowed in sets:
+            per_network = []
+            for item, table in zip(problem.networks, tables):
+                options = []
+                for a in itertools.product(allowed, repeat=len(item.network.layers)):
+                    e = sum(table.energy_j[l, b] for l, b in enumerate(a))
+                    d = sum(table.delay_cycles[l, b] for l, b in enumerate(a))
+                    if not (np.isfinite(e) and np.isfinite(d)):
+                        continue
+                    if item.max_delay_cycles is not None and d > item.max_delay_cycles:
+                        continue
+                    options.append((item.weight * e, item.weight * d))
+                per_network.append(options)
+            for combo in itertools.product(*per_network):
+                pairs.append((sum(c[0] for c in combo), sum(c[1] for c in combo)))
+    pairs.sort(key=lambda p: (p[1], p[0]))
+    front = []
+    for e, d in pairs:
+        if not front or e < front[-1][0] * (1 - 1e-12):
+            front.append((e, d))
+    return front
+
+
+@pytest.mark.parametrize("limit, cap", [(None, None), (2, None), (None, 1.15)])
+def test_study_frontier_is_the_brute_force_frontier(limit, cap):
+    space = tiny_space()
+    first = Network("first", tuple(replace(layer, name=f"a{i}") for i, layer in enumerate(ALEXNET.layers[1:3])))
+    second = Network("second", tuple(replace(layer, name=f"s{i}") for i, layer in enumerate(SQUEEZENET.layers[:2])))
+    lo, _ = delay_range(first, space)
+    problem = Problem((StudyNetwork(first, weight=2.0, max_delay_cycles=None if cap is None else cap * lo),
+                       StudyNetwork(second)), "edp", space, TECH, max_branches=limit)
+    want = brute_force_frontier(problem)
+    got = sorted(study_frontier(problem), key=lambda p: p.delay_cycles)
+    assert [p.delay_cycles for p in got] == pytest.approx([d for _, d in want], rel=1e-9)
+    assert [p.energy_j for p in got] == pytest.approx([e for e, _ in want], rel=1e-9)
