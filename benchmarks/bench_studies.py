@@ -1,6 +1,6 @@
 """Studies on one chip: MIP and enumeration times and the MIP's size, printed as a table.
 
-    python benchmarks/bench_studies.py [--area-mm2 16] [--metrics energy,edp]
+    python benchmarks/bench_studies.py [--study three|two] [--area-mm2 16] [--metrics energy,edp] [--max-branches none,2]
 
 The main case is the one docs/studies.md quotes: GoogleNet-v1, ResNet-50 and
 SqueezeNet-v1.1 sharing a chip of deepopt-16mm2, a delay cap on each,
@@ -24,8 +24,12 @@ from deepopt_mip.formulation.technology import load_technology
 from deepopt_mip.solvers import study_mip
 from deepopt_mip.solvers.study_enumeration import enumerate_study
 
-CAPS = {"googlenet-v1": 2.2e6, "resnet-50": 7.2e6, "squeezenet-v1.1": 0.8e6}
-"""Delay caps (cycles), each binding at 16 mm^2: the least-energy design of each network alone is slower."""
+STUDIES = {
+    "three": {"googlenet-v1": 2.2e6, "resnet-50": 7.2e6, "squeezenet-v1.1": 0.8e6},
+    "two": {"alexnet": 0.9e6, "squeezenet-v1.1": 0.8e6},
+}
+"""Networks -> delay caps (cycles), each binding at 16 mm^2: the least-energy design of each network alone is
+slower."""
 
 
 def model_size(problem: Problem) -> tuple[int, int]:
@@ -52,10 +56,11 @@ def main() -> None:
     parser.add_argument("--area-mm2", type=float, default=16.0)
     parser.add_argument("--metrics", default="energy,delay,edp")
     parser.add_argument("--max-branches", default="none,2")
+    parser.add_argument("--study", default="three", choices=sorted(STUDIES))
     args = parser.parse_args()
     tech = load_technology()
     space = load_space("deepopt-16mm2", tech).with_budget(args.area_mm2)
-    networks = tuple(StudyNetwork(load_network(name), max_delay_cycles=cap) for name, cap in CAPS.items())
+    networks = tuple(StudyNetwork(load_network(name), max_delay_cycles=cap) for name, cap in STUDIES[args.study].items())
     print(f"{'networks':<40}{'metric':<8}{'limit':>6}  {'optimum':<20}{'objective':>14}{'MIP build':>10}"
           f"{'MIP solve':>10}{'vars':>8}{'cons':>8}{'rounds':>7}{'enum s':>8}  agree")
     for metric in args.metrics.split(","):

@@ -53,6 +53,12 @@ class StudyBounds:
     """Weighted sums over the networks of the ideal corners (sum_w weight_w E_min,w and the same for D; inf
     where a network cannot run or meet its caps); None when some network took the separable pass."""
 
+    def candidate_order(self) -> np.ndarray:
+        """Flat indices of the points with a finite bound, most promising first: by bound, then smaller
+        area, then grid order (the reference's tie-break)."""
+        candidates = np.flatnonzero(np.isfinite(self.lower))
+        return candidates[np.lexsort((candidates, self.area_um2[candidates], self.lower[candidates]))]
+
 
 def study_bounds(problem: Problem, progress: Progress | None = None, workers: int | None = None) -> StudyBounds:
     """One grid pass per network (see the module docstring)."""

@@ -153,16 +153,23 @@ class Search:
 
 def _linear_round(problem, model, tables, flat, search: Search) -> float:
     """One solve of the linear model; returns its proven lower bound (inf if infeasible)."""
+    solved = _solve_and_offer(problem, model, tables, flat, search)
+    return math.inf if solved is None else min(solved[0], solved[1].objective)
+
+
+def _solve_and_offer(problem, model, tables, flat, search: Search) -> tuple[float, Candidate] | None:
+    """Solve the model as it stands and offer its solution to the search: (proven bound of the study's
+    objective, the solution), or None if infeasible."""
     result = search.solve(model)
     if result.status == "infeasible":
-        return math.inf
+        return None
     if not result.has_solution:
         raise SolverFailure(f"HiGHS found no solution for the study {problem.label}: {result.status} "
                             f"(raise --time-limit)")
     candidate = _decode(problem, model, tables)
     search.offer(candidate, int(flat[candidate.point]))
     bound = result.bound if result.bound is not None else -math.inf
-    return min(bound * model.scale.objective, candidate.objective)
+    return bound * model.scale.objective, candidate
 
 
 def _box_round(problem, model, tables, flat, search: Search) -> float:
@@ -184,16 +191,7 @@ def _box_round(problem, model, tables, flat, search: Search) -> float:
             block.coef.set_value(item.weight * lo[w] ** q * y_unit[w] / scale.objective)
             block.limit_x.set_value(NO_LIMIT if math.isinf(hi[w]) else hi[w] / x_unit[w])
             block.floor_x.set_value(lo[w] / x_unit[w])
-        result = search.solve(model)
-        if result.status == "infeasible":
-            return None
-        if not result.has_solution:
-            raise SolverFailure(f"HiGHS found no solution for the study {problem.label}: {result.status} "
-                                f"(raise --time-limit)")
-        candidate = _decode(problem, model, tables)
-        search.offer(candidate, int(flat[candidate.point]))
-        bound = result.bound if result.bound is not None else -math.inf
-        return bound * scale.objective, candidate
+        return _solve_and_offer(problem, model, tables, flat, search)
 
     closed = []
     heap = []
@@ -233,10 +231,9 @@ def mip_study(problem: Problem, options: MipOptions | None = None, progress: Pro
     start = time.perf_counter()
     bounds = study_bounds(problem, progress, workers)
     lower, area = bounds.lower, bounds.area_um2
-    candidates = np.flatnonzero(np.isfinite(lower))
-    if candidates.size == 0:
+    order = bounds.candidate_order()
+    if order.size == 0:
         raise no_point_error(problem, bounds)
-    order = candidates[np.lexsort((candidates, area[candidates], lower[candidates]))]
     search = Search(driver=HighsDriver(options),
                     deadline=None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s)
     linear = is_linear(problem)
