@@ -2,6 +2,7 @@
 least total energy, for several area budgets; writes a CSV and a plot.
 
     python -m deepopt_mip.scripts.study_budget_sweep --out sweep/ [--budgets 9,12,16,20] [--solver mip]
+        [--networks googlenet-v1=2.2e6,resnet-50=7.2e6,squeezenet-v1.1=0.8e6]
 
 Each budget is one study (docs/studies.md) solved through the Python API;
 the CSV has one row per budget and network (hardware, area, energy, delay,
@@ -18,13 +19,24 @@ import deepopt_mip as dm
 from deepopt_mip.scripts.output import check_output_dir, save_figure, write_csv
 
 NETWORKS = {"googlenet-v1": 2.2e6, "resnet-50": 7.2e6, "squeezenet-v1.1": 0.8e6}
-"""Network -> delay cap (cycles)."""
+"""Network -> delay cap (cycles), the default study."""
 
 
-def sweep_rows(budgets_mm2, solver: str) -> list[dict]:
+def parse_networks(text: str) -> dict[str, float]:
+    """'name=cap,name=cap' -> {name: cap in cycles}."""
+    out = {}
+    for part in text.split(","):
+        name, sep, cap = part.partition("=")
+        if not sep:
+            raise dm.InputError(f"--networks takes name=cap pairs, got {part!r}")
+        out[name.strip()] = float(cap)
+    return out
+
+
+def sweep_rows(budgets_mm2, solver: str, caps: dict[str, float]) -> list[dict]:
     tech = dm.load_technology()
     base = dm.load_space("deepopt-16mm2", tech)
-    networks = [dm.StudyNetwork(dm.load_network(name), max_delay_cycles=cap) for name, cap in NETWORKS.items()]
+    networks = [dm.StudyNetwork(dm.load_network(name), max_delay_cycles=cap) for name, cap in caps.items()]
     rows = []
     for budget in budgets_mm2:
         problem = dm.Problem(networks, "energy", base.with_budget(budget), tech)
@@ -42,7 +54,7 @@ def sweep_rows(budgets_mm2, solver: str) -> list[dict]:
     return rows
 
 
-def plot(frame, path: Path) -> None:
+def plot(frame, path: Path, caps: dict[str, float]) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -50,7 +62,7 @@ def plot(frame, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(solved["budget_mm2"], solved["total_energy_j"] * 1e3, marker="o")
     left.set_xlabel("area budget [mm$^2$]")
-    left.set_ylabel("total energy of the three networks [mJ]")
+    left.set_ylabel("total energy of the networks [mJ]")
     left.set_title("least energy with every delay cap met")
     right.plot(solved["budget_mm2"], solved["J"] * solved["K"], marker="o")
     for _, row in solved.iterrows():
@@ -59,8 +71,8 @@ def plot(frame, path: Path) -> None:
     right.set_xlabel("area budget [mm$^2$]")
     right.set_ylabel("PEs (J x K)")
     right.set_title("chosen array and SRAMs (f/i/p)")
-    fig.suptitle("GoogleNet-v1 + ResNet-50 + SqueezeNet-v1.1 on one chip (" +
-                 ", ".join(f"{n} D <= {c:.3g}" for n, c in NETWORKS.items()) + ")", fontsize=8)
+    fig.suptitle(" + ".join(caps) + " on one chip (" + ", ".join(f"{n} D <= {c:.3g}" for n, c in caps.items())
+                 + ")", fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
     plt.close(fig)
@@ -72,13 +84,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="folder for sweep.csv and sweep.png")
     parser.add_argument("--budgets", default="9,12,16,20", help="area budgets in mm^2, comma-separated")
     parser.add_argument("--solver", default="enumerate", choices=["enumerate", "mip"])
+    parser.add_argument("--networks", default=",".join(f"{n}={c:g}" for n, c in NETWORKS.items()),
+                        help="name=delay cap in cycles, comma-separated")
     args = parser.parse_args(argv)
     check_output_dir(args.out, "--out")
+    caps = parse_networks(args.networks)
     budgets = [float(b) for b in args.budgets.split(",")]
-    frame = pd.DataFrame(sweep_rows(budgets, args.solver))
+    frame = pd.DataFrame(sweep_rows(budgets, args.solver, caps))
     out = Path(args.out)
     write_csv(out / "sweep.csv", frame)
-    plot(frame, out / "sweep.png")
+    plot(frame, out / "sweep.png", caps)
     print(f"wrote {out / 'sweep.csv'} and {out / 'sweep.png'}")
     return 0
 

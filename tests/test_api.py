@@ -136,3 +136,17 @@ def test_pareto_of_two_networks_with_a_cap_is_weighted_totals_within_the_cap(tmp
     energy, delay = frame["energy_j"].to_numpy(), frame["delay_cycles"].to_numpy()
     assert len(frame) >= 2 and (np.diff(energy[np.argsort(delay)]) < 0).all(), "not a frontier"
     assert frame["edp_optimal"].sum() == 1
+
+
+def test_the_budget_sweep_script_writes_one_row_per_budget_and_network(tmp_path):
+    import pandas as pd
+
+    from deepopt_mip.scripts.study_budget_sweep import main as sweep
+    assert sweep(["--out", str(tmp_path), "--budgets", "1,4", "--networks", "alexnet=2.3e6,squeezenet-v1.1=1.5e6"]) == 0
+    frame = pd.read_csv(tmp_path / "sweep.csv")
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+    assert frame.loc[frame["budget_mm2"] == 1, "status"].str.startswith("infeasible").all()
+    solved = frame[frame["budget_mm2"] == 4]
+    assert list(solved["network"]) == ["alexnet", "squeezenet-v1.1"]
+    assert (solved["delay_cycles"] <= solved["max_delay_cycles"]).all()
+    assert solved["total_energy_j"].iloc[0] == pytest.approx(solved["energy_j"].sum(), rel=1e-12)
