@@ -68,6 +68,7 @@ def plot(frame, path: Path, caps: dict[str, float]) -> None:
     for _, row in solved.iterrows():
         right.annotate(f"{row['J']:.0f}x{row['K']:.0f}\n{row['fsram_kb']:g}/{row['isram_kb']:g}/{row['psram_kb']:g} kB",
                        (row["budget_mm2"], row["J"] * row["K"]), fontsize=7, ha="center", va="bottom")
+    right.margins(x=0.12, y=0.2)
     right.set_xlabel("area budget [mm$^2$]")
     right.set_ylabel("PEs (J x K)")
     right.set_title("chosen array and SRAMs (f/i/p)")
