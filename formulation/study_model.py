@@ -28,7 +28,7 @@ Objective, by ``kind``:
 * ``linear`` (E, D or layer-sum metrics): sum_w weight_w * M_w, or E_w / D_w
   for a capped network;
 * ``box`` (network products Y^p X^q, see :mod:`~deepopt_mip.solvers.study_mip`):
-  sum_w coef_w * Y_w with mutable coefficients, and mutable limits lo_w <= X_w <= hi_w;
+  sum_w (coef_w * Y_w + coef_x_w * X_w) with mutable coefficients, and mutable limits lo_w <= X_w <= hi_w;
 * ``frontier`` (the weighted energy-delay frontier): sum_w weight_w E_w subject
   to sum_w weight_w D_w <= ``delay_limit`` (mutable, epsilon-constraint).
 
@@ -161,11 +161,12 @@ def study_model(problem: Problem, points: PointSet, tables: list[NetworkTables],
         else:
             y, x, _ = product_roles(problem.metric)
             block.coef = pyo.Param(mutable=True, initialize=1.0)
+            block.coef_x = pyo.Param(mutable=True, initialize=0.0)
             block.limit_x = pyo.Param(mutable=True, initialize=NO_LIMIT)
             block.floor_x = pyo.Param(mutable=True, initialize=0.0)
             block.x_within = pyo.Constraint(expr=getattr(block, x) <= block.limit_x)
             block.x_above = pyo.Constraint(expr=getattr(block, x) >= block.floor_x)
-            objective_terms.append(block.coef * getattr(block, y))
+            objective_terms.append(block.coef * getattr(block, y) + block.coef_x * getattr(block, x))
     if kind == "frontier":
         m.delay_limit = pyo.Param(mutable=True, initialize=NO_LIMIT)
         m.epsilon = pyo.Constraint(expr=sum(delay_terms) <= m.delay_limit)

@@ -13,10 +13,13 @@ caps and the branch limit together.
   per round.
 * Network products, written Y * X^q (E*D and E*D^2: Y = E, X = D; E^2*D:
   Y = D, X = E): branch and bound over boxes lo_w <= X_w <= hi_w, one
-  interval per network. In a box, sum_w weight_w lo_w^q Y_w <= the study's
-  objective, so min sum_w weight_w lo_w^q Y_w s.t. X_w <= hi_w (one solve
-  of the box model, mutable coefficients and limits) is a valid lower bound
-  of the box, and its solution, evaluated exactly, an upper bound (the box
+  interval per network. With Ylo_w the least Y_w on the offered points, in a
+  box (Y_w - Ylo_w)(X_w^q - lo_w^q) >= 0 and X_w^q >= lo_w^q + q lo_w^(q-1)
+  (X_w - lo_w) give Y_w X_w^q >= lo_w^q Y_w + q Ylo_w lo_w^(q-1) X_w
+  - q Ylo_w lo_w^q (McCormick's envelope with the tangent of X^q), so the
+  least weighted sum of these linear terms within the box (one solve of the
+  box model, mutable coefficients and limits) is a valid lower bound of the
+  box, and its solution, evaluated exactly, an upper bound (the box
   model also carries X_w >= lo_w, which keeps its solutions in the box and
   only raises the bound). A box is split for the network w whose term the
   bound underestimates most, at the middle of lo_w and the solution's X_w
@@ -178,20 +181,28 @@ def _box_round(problem, model, tables, flat, search: Search) -> float:
     scale = model.scale
     y_unit = scale.energy_j if y == "energy" else scale.delay_cycles
     x_unit = scale.delay_cycles if x == "delay" else scale.energy_j
-    floors = []
-    for t in tables:
-        values = t.delay_cycles if x == "delay" else t.energy_j
-        ok = np.isfinite(t.energy_j) & np.isfinite(t.delay_cycles)
-        floors.append(float((t.counts @ np.where(ok, values, np.inf).min(axis=1)).min()))
+    def least(quantity):
+        out = []
+        for t in tables:
+            values = t.delay_cycles if quantity == "delay" else t.energy_j
+            ok = np.isfinite(t.energy_j) & np.isfinite(t.delay_cycles)
+            out.append(float((t.counts @ np.where(ok, values, np.inf).min(axis=1)).min()))
+        return out
+
+    floors, y_floors = least(x), least(y)
     tie = itertools.count()
 
     def solve_box(lo, hi):
+        constant = 0.0
         for w, block in enumerate(model.nets.values()):
-            item = problem.networks[w]
-            block.coef.set_value(item.weight * lo[w] ** q * y_unit[w] / scale.objective)
+            weight = problem.networks[w].weight
+            block.coef.set_value(weight * lo[w] ** q * y_unit[w] / scale.objective)
+            block.coef_x.set_value(weight * q * y_floors[w] * lo[w] ** (q - 1) * x_unit[w] / scale.objective)
+            constant -= weight * q * y_floors[w] * lo[w] ** q
             block.limit_x.set_value(NO_LIMIT if math.isinf(hi[w]) else hi[w] / x_unit[w])
             block.floor_x.set_value(lo[w] / x_unit[w])
-        return _solve_and_offer(problem, model, tables, flat, search)
+        solved = _solve_and_offer(problem, model, tables, flat, search)
+        return None if solved is None else (solved[0] + constant, solved[1])
 
     closed = []
     heap = []
