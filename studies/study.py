@@ -185,7 +185,7 @@ def _resolve(entry: str, base: Path, builtins) -> str:
 
 
 def _networks(where: str, values: list, base: Path, batch: int | None) -> list[tuple[str, tuple[Network, ...]]]:
-    from deepopt_mip.formulation.networks import BUILTIN_NETWORKS, NETWORK_ALIASES
+    from deepopt_mip.formulation.networks import BUILTIN_NETWORKS, NETWORK_ALIASES, _looks_like_a_name
 
     out = []
     for i, entry in enumerate(values):
@@ -197,9 +197,11 @@ def _networks(where: str, values: list, base: Path, batch: int | None) -> list[t
                                            f"in this version: give one network per entry")
         loaded = []
         for name in names:
-            builtin = name.strip().lower() in BUILTIN_NETWORKS or name.strip().lower() in NETWORK_ALIASES
+            key = name.strip().lower()
+            as_name = key in BUILTIN_NETWORKS or key in NETWORK_ALIASES or (
+                _looks_like_a_name(name) and not (base / name).exists())
             try:
-                loaded.append(load_network(name if builtin else _resolve(name, base, ()), batch=batch))
+                loaded.append(load_network(name if as_name else _resolve(name, base, ()), batch=batch))
             except InputError as exc:
                 _fail(where, f"networks[{i}]", str(exc))
         out.append(("+".join(n.name for n in loaded), tuple(loaded)))
