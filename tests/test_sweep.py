@@ -51,6 +51,13 @@ def test_results_equal_the_enumeration_cell_by_cell(serial_small):
     assert parquet["objective"].equals(result.results["objective"])
 
 
+def test_plots_are_drawn(serial_small):
+    out, result = serial_small
+    assert [p.name for p in result.plots] == ["optimum_vs_budget.png", "hardware_vs_budget.png", "penalty.png"]
+    for path in result.plots:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
 def test_a_budget_no_point_meets_is_recorded_with_the_least_area(serial_small):
     out, _ = serial_small
     table = pd.read_csv(out / "results.csv")
@@ -103,7 +110,7 @@ def test_penalty_matrix_is_each_network_on_the_others_optimum(serial_small):
 
 def test_local_pool_gives_the_same_bytes_as_serial(serial_small, tmp_path):
     out, _ = serial_small
-    result = sweep(write_study(tmp_path, SMALL), tmp_path / "out", workers=2)
+    result = sweep(write_study(tmp_path, SMALL), tmp_path / "out", workers=2, plots=False)
     assert result.engine == "local pool" and result.ran == 8
     assert outputs(tmp_path / "out") == outputs(out)
     assert len(pd.read_csv(tmp_path / "out" / "timings.csv")) == 8
@@ -117,7 +124,7 @@ def test_rerun_skips_finished_cells_and_gives_the_same_bytes(serial_small, tmp_p
     for path in cell_files(tmp_path / "out")[:3]:
         path.unlink()
     (tmp_path / "out" / "results.csv").unlink()
-    again = sweep(study, tmp_path / "out", workers=1)
+    again = sweep(study, tmp_path / "out", workers=1, plots=False)
     assert (again.ran, again.skipped) == (3, 5)
     assert outputs(tmp_path / "out") == outputs(out)
     assert (tmp_path / "out" / "manifest.yaml").read_bytes() == manifest
