@@ -11,6 +11,10 @@ the caller writes every result, so workers need no shared file system.
 * :class:`DaskEngine`: a ``distributed.Client`` connected to a scheduler. A
   task whose worker dies is run again on another worker by the scheduler;
   the caller still sees its future complete once.
+
+``lost_worker_errors`` are the exceptions a future raises when its worker
+was lost for good (a pool process killed; a task that killed Dask workers
+too often).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import multiprocessing
 import os
 import signal
 import sys
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 from deepopt_mip.formulation.errors import InputError
 
@@ -50,6 +55,7 @@ class SerialEngine:
 
     name = "serial"
     workers = 1
+    lost_worker_errors: tuple = ()
 
     def __enter__(self):
         return self
@@ -75,6 +81,7 @@ class PoolEngine:
     """A local pool of ``workers`` processes (forked on Linux, spawned elsewhere)."""
 
     name = "local pool"
+    lost_worker_errors = (BrokenProcessPool,)
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -97,7 +104,7 @@ class PoolEngine:
         for process in processes:
             process.join()
 
-    def submit(self, function, *args) -> Future:
+    def submit(self, function, *args):
         return self.pool.submit(function, *args)
 
     def completed(self, futures):
@@ -115,6 +122,7 @@ class DaskEngine:
         except ImportError:
             raise InputError(f"--scheduler needs Dask distributed: {DISTRIBUTED_HINT}") from None
         self._distributed = distributed
+        self.lost_worker_errors = (distributed.KilledWorker,)
         if isinstance(address, distributed.Client):
             self.client, self._own = address, False
         else:

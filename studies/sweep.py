@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepopt_mip.solvers.solution import SolverFailure
 from deepopt_mip.studies.cell import cell_blocks, finish_blocks, is_split, run_block, run_cell
 from deepopt_mip.studies.engines import make_engine
 from deepopt_mip.studies.outputs import prepare_out_dir, read_cell, write_cell, write_tables
@@ -135,7 +136,12 @@ def _run(engine, todo, out: Path, records: list, progress: SweepProgress, on_cel
             owner[engine.submit(run_cell, cell)] = (cell, False)
     for future in engine.completed(list(owner)):
         cell, is_block = owner[future]
-        result = future.result()
+        try:
+            result = future.result()
+        except engine.lost_worker_errors as exc:
+            done = sum(r is not None for r in records)
+            raise SolverFailure(f"{engine.name}: a worker was lost ({type(exc).__name__}); the {done} finished cells "
+                                f"are kept in {out}: run the same command again to resume") from None
         if is_block:
             block_results[cell.index].append(result)
             pending_blocks[cell.index] -= 1

@@ -260,3 +260,22 @@ def test_cell_keys_depend_on_the_inputs_only(tmp_path):
     assert c.cells[2].key != a.cells[2].key
     assert [(x.network.name, x.budget_mm2, x.metric) for x in a.cells[:4]] == [
         ("alexnet", 0.5, "energy"), ("alexnet", 0.5, "edp"), ("alexnet", 4.0, "energy"), ("alexnet", 4.0, "edp")]
+
+
+def test_a_lost_pool_worker_stops_with_one_message_and_the_rerun_finishes(tmp_path):
+    import multiprocessing
+
+    from deepopt_mip.solvers.solution import SolverFailure
+
+    study = write_study(tmp_path, NINE)
+
+    def kill_a_worker(done, total):
+        if done == 1:
+            os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)
+
+    with pytest.raises(SolverFailure, match="a worker was lost .* run the same command again to resume"):
+        sweep(study, tmp_path / "out", workers=2, plots=False, on_cell=kill_a_worker)
+    finished = len(cell_files(tmp_path / "out"))
+    assert 1 <= finished < 9
+    again = sweep(study, tmp_path / "out", workers=2, plots=False)
+    assert (again.ran, again.skipped) == (9 - finished, finished) and len(cell_files(tmp_path / "out")) == 9
