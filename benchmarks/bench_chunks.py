@@ -45,6 +45,8 @@ def main() -> None:
     args = parser.parse_args()
     from distributed import Client, LocalCluster
 
+    from deepopt_mip.studies.dask_worker import AllocatorPlugin
+
     tech = load_technology()
     space = load_space(args.space, tech)
     network = load_network(args.network)
@@ -61,6 +63,7 @@ def main() -> None:
         try:
             client = Client(cluster, set_as_default=False)
             try:
+                client.register_plugin(AllocatorPlugin())  # as the sweep does (studies/dask_worker.py)
                 client.run(__import__, "deepopt_mip.solvers.chunked")
 
                 def on_cluster(function, parts):

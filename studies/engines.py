@@ -132,6 +132,8 @@ class DaskEngine:
                 reason = " ".join(str(exc).split()) or type(exc).__name__
                 raise InputError(f"cannot reach the Dask scheduler at {address} ({reason[:200]})") from None
             self._own = True
+        from deepopt_mip.studies.dask_worker import AllocatorPlugin
+        self.client.register_plugin(AllocatorPlugin())
         self.futures: list = []
         self.workers = len(self.client.scheduler_info().get("workers", {}))
 

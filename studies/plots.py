@@ -69,6 +69,8 @@ def optimum_vs_budget(results: pd.DataFrame, path: Path, plt) -> Path | None:
 
 
 def hardware_vs_budget(results: pd.DataFrame, path: Path, plt) -> Path | None:
+    from matplotlib.ticker import ScalarFormatter
+
     solved = _solved(results)
     panels = _panels(solved)
     if not panels:
@@ -91,6 +93,7 @@ def hardware_vs_budget(results: pd.DataFrame, path: Path, plt) -> Path | None:
             ax.set_xlabel("area budget [mm^2]")
             if column is not None:
                 ax.set_yscale("log", base=2)
+                ax.yaxis.set_major_formatter(ScalarFormatter())
             ax.grid(True, alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.suptitle("Optimal hardware against the area budget")
@@ -116,13 +119,14 @@ def penalty_matrices(penalty: pd.DataFrame, path: Path, plt) -> Path | None:
                 ax.set_visible(False)
                 continue
             matrix = cells.pivot(index="network", columns="on_hardware_of", values="penalty_pct").loc[names, names]
-            shown = matrix.clip(upper=matrix[matrix.abs() != float("inf")].max().max())
-            ax.imshow(shown.to_numpy(dtype=float), cmap="Reds", vmin=0)
+            top = matrix[matrix.abs() != float("inf")].max().max()
+            top = top if top > 0 else 1.0
+            ax.imshow(matrix.clip(upper=top).to_numpy(dtype=float), cmap="Reds", vmin=0, vmax=top)
             for i in range(len(names)):
                 for j in range(len(names)):
                     value = matrix.iat[i, j]
                     ax.text(j, i, "inf" if value == float("inf") else f"{value:.1f}", ha="center", va="center",
-                            fontsize=6)
+                            fontsize=6, color="white" if value > 0.6 * top else "black")
             ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=6)
             ax.set_yticks(range(len(names)), names, fontsize=6)
             ax.set_title(f"{title}, {budget:g} mm^2", fontsize=8)
