@@ -14,7 +14,7 @@ A study is a YAML mapping::
     technologies: [deepopt-65nm]   # default [deepopt-65nm]: built-in names or YAML files
     solvers: [enumerate]           # default [enumerate]; enumerate, mip, or both (with agreement)
     batch: 16                      # optional: the FC layers' batch
-    mip: {time_limit_s: 600, mip_gap: 1.0e-9, threads: 1}   # optional MIP options
+    mip: {time_limit_s: 600, mip_gap: 1.0e-9, threads: 2}   # optional MIP options
     chunk_points: 300000           # optional: split each cell's grid into tasks of at most this many points
 
 The cells are the product of the axes, in the order networks, budgets,
@@ -50,8 +50,6 @@ _DEFAULTS = {"metrics": ["edp"], "aggregations": ["network"], "spaces": [DEFAULT
              "technologies": [DEFAULT_TECHNOLOGY], "solvers": ["enumerate"]}
 _KEYS = set(AXES) | {"name", "description", "batch", "mip", "chunk_points"}
 _MIP_KEYS = {"time_limit_s", "mip_gap", "threads"}
-SWEEP_MIP_THREADS = 1
-"""HiGHS threads per MIP cell unless the study says otherwise: the cells already run in parallel."""
 
 
 def content_sha256(text: str) -> str:
@@ -221,7 +219,7 @@ def _mip(where: str, spec) -> MipOptions:
     try:
         return MipOptions(time_limit_s=None if spec.get("time_limit_s") is None else float(spec["time_limit_s"]),
                           mip_gap=float(spec.get("mip_gap", DEFAULT_MIP_GAP)),
-                          threads=int(spec.get("threads", SWEEP_MIP_THREADS)))
+                          threads=None if spec.get("threads") is None else int(spec["threads"]))
     except (TypeError, ValueError) as exc:
         _fail(where, "mip", str(exc))
 
