@@ -11,6 +11,7 @@
     solution = dm.solve(problem, solver="mip")
     solution.to_json(); solution.to_frame()
     dm.compare(problem).agree
+    dm.sweep("study.yaml", "out/")     # many cells, locally or on a Dask cluster (docs/sweep.md)
 
 The study (networks with weights and caps, metric, aggregation, space,
 technology, branch limit) and its semantics are in docs/studies.md; the
@@ -28,11 +29,12 @@ from deepopt_mip.formulation.technology import Technology, load_technology
 from deepopt_mip.solvers.highs_driver import MipOptions
 from deepopt_mip.solvers.solution import NetworkResult, Solution, SolverFailure
 from deepopt_mip.study import Comparison, compare, evaluate, load_study, solve
+from deepopt_mip.sweeps.sweep import sweep
 
 __all__ = [
     "Comparison", "HardwarePoint", "HardwareSpace", "InputError", "MipOptions", "Network", "NetworkResult",
     "Problem", "Solution", "SolverFailure", "StudyNetwork", "Technology", "__version__", "builtin_network_names",
-    "compare", "evaluate", "load_network", "load_space", "load_study", "load_technology", "solve",
+    "compare", "evaluate", "load_network", "load_space", "load_study", "load_technology", "solve", "sweep",
 ]
 
 

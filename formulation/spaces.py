@@ -330,27 +330,36 @@ def grid_shape(space: HardwareSpace) -> tuple[int, int, int, int]:
 
 def grid_chunks(space: HardwareSpace, max_points: int = 300_000):
     """Yield :class:`GridChunk` blocks covering the space's grid in (J,K) order."""
-    from deepopt_mip.formulation.hardware import array_hardware, registers_fit
-
-    rows, cols = space.array_pairs()
-    fsram, isram, psram = space.fitting_sizes()
-    f = np.asarray(fsram)[None, :, None, None]
-    i = np.asarray(isram)[None, None, :, None]
-    p = np.asarray(psram)[None, None, None, :]
-    per_pair = f.size * i.size * p.size
+    pairs, sizes = space.array_pairs(), space.fitting_sizes()
+    per_pair = int(np.prod([len(s) for s in sizes]))
     if per_pair == 0:
         return
     step = max(1, max_points // per_pair)
-    for start in range(0, len(rows), step):
-        block = slice(start, min(start + step, len(rows)))
-        j = rows[block][:, None, None, None]
-        k = cols[block][:, None, None, None]
-        hw = array_hardware(j, k, f, i, p, bits_filter=space.bits_filter, bits_ifmap=space.bits_ifmap,
-                            bits_psum=space.bits_psum, dram_bw_bits_per_cycle=space.dram_bw_bits_per_cycle,
-                            dram_block_bits=space.dram_block_bits)
-        area = space.area_um2(j, k, f, i, p)
-        valid = (area <= space.limit_um2) & registers_fit(hw)
-        yield GridChunk(pairs=block, hardware=hw, area_um2=area, valid=valid)
+    for start in range(0, len(pairs[0]), step):
+        yield _chunk(space, slice(start, min(start + step, len(pairs[0]))), pairs, sizes)
+
+
+def grid_chunk(space: HardwareSpace, block: slice) -> GridChunk:
+    """The :class:`GridChunk` of the J/K pairs ``block`` (a slice of :meth:`HardwareSpace.array_pairs`),
+    built on its own so a worker can evaluate any chunk without building the others."""
+    return _chunk(space, block, space.array_pairs(), space.fitting_sizes())
+
+
+def _chunk(space: HardwareSpace, block: slice, pairs, sizes) -> GridChunk:
+    from deepopt_mip.formulation.hardware import array_hardware, registers_fit
+
+    rows, cols = pairs
+    f = np.asarray(sizes[0])[None, :, None, None]
+    i = np.asarray(sizes[1])[None, None, :, None]
+    p = np.asarray(sizes[2])[None, None, None, :]
+    j = rows[block][:, None, None, None]
+    k = cols[block][:, None, None, None]
+    hw = array_hardware(j, k, f, i, p, bits_filter=space.bits_filter, bits_ifmap=space.bits_ifmap,
+                        bits_psum=space.bits_psum, dram_bw_bits_per_cycle=space.dram_bw_bits_per_cycle,
+                        dram_block_bits=space.dram_block_bits)
+    area = space.area_um2(j, k, f, i, p)
+    valid = (area <= space.limit_um2) & registers_fit(hw)
+    return GridChunk(pairs=block, hardware=hw, area_um2=area, valid=valid)
 
 
 def grid_point(space: HardwareSpace, flat_index: int) -> HardwarePoint:
@@ -375,7 +384,17 @@ def points_hardware(space: HardwareSpace, flat_indices) -> ArrayHardware:
 
 
 def infeasible_budget_message(space: HardwareSpace) -> str:
-    """Why no point fits, with the smallest area any point of the space's axes needs.
+    """Why no point fits, with the smallest area any point of the space's axes needs."""
+    smallest = smallest_point_area_um2(space)
+    need = ("no point of the grid holds the array's registers" if not np.isfinite(smallest)
+            else f"the smallest point needs {smallest / UM2_PER_MM2:.3f} mm^2")
+    return (f"space {space.name!r}: no hardware point fits the area budget of {space.budget_mm2:g} mm^2 "
+            f"(tolerance {space.tolerance:g}); {need}")
+
+
+def smallest_point_area_um2(space: HardwareSpace) -> float:
+    """The least area (um^2) any point of the space's axes needs, whatever the budget (``inf`` if none
+    holds the array's registers).
 
     Area grows with J, K and every SRAM size, so the smallest point uses the
     smallest J/K pair obeying the aspect rule and, for it, the smallest SRAM
@@ -394,8 +413,4 @@ def infeasible_budget_message(space: HardwareSpace) -> str:
     hw = array_hardware(j, k, f, i, p, bits_filter=space.bits_filter, bits_ifmap=space.bits_ifmap,
                         bits_psum=space.bits_psum)
     area = np.where(registers_fit(hw), space.area_um2(j, k, f, i, p), np.inf)
-    smallest = float(area.min()) if area.size else np.inf
-    need = ("no point of the grid holds the array's registers" if not np.isfinite(smallest)
-            else f"the smallest point needs {smallest / UM2_PER_MM2:.3f} mm^2")
-    return (f"space {space.name!r}: no hardware point fits the area budget of {space.budget_mm2:g} mm^2 "
-            f"(tolerance {space.tolerance:g}); {need}")
+    return float(area.min()) if area.size else np.inf

@@ -175,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--csv", metavar="FILE", help="write the comparison as CSV")
     sc.add_argument("--quiet", action="store_true", help="print nothing (with --csv)")
 
+    sw = sub.add_parser("sweep", help="run a study (networks x budgets x metrics x ...) locally or on a Dask cluster")
+    sw.add_argument("study", metavar="STUDY.yaml", help="the study file (format: docs/sweep.md)")
+    sw.add_argument("--out", required=True, metavar="DIR",
+                    help="folder for the cells, tables, plots and manifest (a rerun resumes it)")
+    sw.add_argument("--workers", type=int, default=None,
+                    help="local worker processes (default: one per CPU; 1 runs the cells in this process)")
+    sw.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                    help="run the cells on the Dask cluster of this scheduler (needs deepopt-mip[distributed])")
+    sw.add_argument("--quiet", action="store_true", help="no progress and no summary")
+
     va = sub.add_parser("validate", help="compare the model with the reference's per-branch numbers")
     va.add_argument("--reference", required=True, metavar="DIR|FILE",
                     help="the reference's per-branch CSV, or a folder holding it as branches.csv ('#' lines are comments)")
@@ -337,6 +347,19 @@ def run_scalesim_compare(args) -> int:
     from deepopt_mip.scripts.scalesim_compare_cmd import run
     return run(args.dir, args.results, args.csv, args.quiet)
 
+def run_sweep(args) -> int:
+    from deepopt_mip.sweeps.sweep import sweep
+    if args.workers is not None and args.scheduler is not None:
+        raise InputError("--workers and --scheduler exclude each other (the cluster has its own workers)")
+    result = sweep(args.study, args.out, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+    if not args.quiet:
+        counts = result.results["status"].value_counts()
+        print(f"{len(result.results)} cells ({result.ran} run on {result.engine}, {result.skipped} from an earlier "
+              f"run) in {result.wall_s:.1f} s: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+        print(f"wrote {args.out}: results.csv, results.parquet, timings.csv, penalty.csv, manifest.yaml, cells/"
+              + "".join(f", {p.name}" for p in result.plots))
+    return 0
+
 
 def run_validate(args) -> int:
     check_outputs(args, files=("json",))
@@ -346,7 +369,7 @@ def run_validate(args) -> int:
 
 COMMANDS = {"networks": run_networks, "evaluate": run_evaluate, "allocate": run_allocate, "compare": run_compare,
             "pareto": run_pareto, "reproduce": run_reproduce, "validate": run_validate,
-            "scalesim-compare": run_scalesim_compare}
+            "scalesim-compare": run_scalesim_compare, "sweep": run_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:
