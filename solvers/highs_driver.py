@@ -11,6 +11,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import highspy
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import TerminationCondition
@@ -91,6 +92,9 @@ class HighsDriver:
             kwargs["time_limit"] = max(limit, 1e-3)
         if opts.threads is not None:
             kwargs["threads"] = opts.threads
+            # HiGHS keeps one thread scheduler per process; a solve asking for another thread count than
+            # the scheduler has ends without a solution, so start a fresh scheduler at the asked count.
+            highspy.Highs.resetGlobalScheduler(True)
         results = self._solver.solve(model, **kwargs)
         elapsed = time.perf_counter() - start
         status = _STATUS.get(results.termination_condition, str(results.termination_condition.name))

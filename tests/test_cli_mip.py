@@ -140,3 +140,14 @@ def test_a_closed_pipe_ends_quietly():
     proc = subprocess.run(f"{sys.executable} -m deepopt_mip.scripts.cli evaluate | head -1", shell=True,
                           capture_output=True, text=True)
     assert proc.stdout.startswith("network") and "Traceback" not in proc.stderr
+
+
+def test_solves_with_different_thread_counts_in_one_process_all_find_the_optimum():
+    from deepopt_mip.solvers.highs_driver import MipOptions
+    from deepopt_mip.solvers.mip import mip_allocate
+    tech = load_technology()
+    space = load_space("deepopt-16mm2", tech).with_budget(4)
+    network = load_network("alexnet")
+    results = [mip_allocate(network, space, tech, "delay", "network", MipOptions(threads=t)) for t in (None, 1, 2, 1)]
+    assert {r.status for r in results} == {"optimal"}
+    assert len({r.objective for r in results}) == 1
