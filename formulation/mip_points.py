@@ -63,6 +63,13 @@ class PointSet:
     def hardware(self, n: int) -> HardwarePoint:
         return grid_point(self.space, int(self.flat_index[n]))
 
+    def subset(self, indices) -> "PointSet":
+        """The listed points (indices into this set), in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return PointSet(space=self.space, flat_index=self.flat_index[indices],
+                        axes=tuple(a[indices] for a in self.axes), area_um2=self.area_um2[indices],
+                        grid_points=self.grid_points)
+
 
 def point_set(space: HardwareSpace, flat: np.ndarray, area: np.ndarray, valid: np.ndarray) -> PointSet:
     return PointSet(space=space, flat_index=flat, axes=tuple(np.unravel_index(flat, grid_shape(space))),
@@ -145,6 +152,21 @@ class FrontierData:
     delay_cycles: np.ndarray
     counts: np.ndarray
     delay_floor_cycles: float
+
+    def subset(self, indices) -> "FrontierData":
+        """The same data on the listed points only (indices into ``points``)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return FrontierData(points=self.points.subset(indices), energy_j=self.energy_j[..., indices],
+                            delay_cycles=self.delay_cycles[..., indices], counts=self.counts,
+                            delay_floor_cycles=self.delay_floor_cycles)
+
+    def ideal_corners(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per point, (sum_l n_l min_b E_lb, sum_l n_l min_b D_lb) over the branches that can run there:
+        no schedule of the point has less energy, or less delay."""
+        ok = np.isfinite(self.energy_j) & np.isfinite(self.delay_cycles)
+        e_min = np.where(ok, self.energy_j, np.inf).min(axis=1)
+        d_min = np.where(ok, self.delay_cycles, np.inf).min(axis=1)
+        return self.counts @ e_min, self.counts @ d_min
 
 
 def _undominated_corners(e_min, d_min, achievable_e, achievable_d) -> np.ndarray:
