@@ -44,6 +44,8 @@ from deepopt_mip.solvers.solution import Solution
 SWEEP_STEP = 1e-7
 """Relative decrease of the delay limit below the last frontier point's delay (well above HiGHS's 1e-9
 feasibility tolerance, so the same point is never returned twice)."""
+ENERGY_TIE = 1e-12
+"""Two frontier energies this close (relative) are the same energy summed in another order."""
 NARROW = 1e-3
 """An interval of the product search narrower than this (relative) is searched from its top, not split."""
 
@@ -56,6 +58,18 @@ class BuiltModel:
     data: SeparableData | FrontierData
     model: pyo.ConcreteModel
     build_s: float
+    merged: "PointwiseFrontier | None" = None
+    """If set, :func:`product_search` asks it (per-point models merged, with what earlier solves found)
+    instead of solving ``model``."""
+
+
+class FrontierTimeLimit(Exception):
+    """The time limit stopped a search of the merged frontier; ``floor_j`` is a proven lower bound (J) of
+    the least energy within the delay limit being searched."""
+
+    def __init__(self, floor_j: float) -> None:
+        super().__init__(f"time limit (least energy at least {floor_j:.6g} J)")
+        self.floor_j = floor_j
 
 
 def build(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
@@ -136,17 +150,33 @@ def product_search(built: BuiltModel, metric: str, driver: HighsDriver,
     deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
     solves, solve_s, proven = 0, 0.0, True
 
+    merged = built.merged
+    if merged is not None:
+        merged.deadline = deadline
+
     def run(limit):
+        """(frontier point or None, proven energy floor in J, whether the answer is complete)."""
         nonlocal solves, solve_s, proven
+        if merged is not None:
+            before, before_s = merged.solves, merged.solve_s
+            try:
+                point, floor, complete = merged.least_energy(limit), None, True
+            except FrontierTimeLimit as exc:
+                point, floor, complete = None, exc.floor_j, False
+            solves += merged.solves - before
+            solve_s += merged.solve_s - before_s
+            proven &= complete
+            return point, (math.inf if point is None else point.energy_j) if floor is None else floor, complete
         point, floor, result = _solve_limited(built, driver, limit, deadline)
         solves += 1
         solve_s += result.solve_s
         proven &= result.status in ("optimal", "infeasible")
-        return point, floor
+        return point, floor, True
 
-    best, _ = run(math.inf)
+    best, _, complete = run(math.inf)
     if best is None:
-        raise SolverFailure("the frontier model is infeasible (no point can run every layer)")
+        raise SolverFailure("the frontier model is infeasible (no point can run every layer)" if complete else
+                            "the time limit was reached before a frontier point was found (raise --time-limit)")
     best_value = float(metric_value(best.energy_j, best.delay_cycles, metric))
     floor_delay = data.delay_floor_cycles
     heap = [(float(metric_value(best.energy_j, floor_delay, metric)), floor_delay, best.delay_cycles,
@@ -162,9 +192,14 @@ def product_search(built: BuiltModel, metric: str, driver: HighsDriver,
         heapq.heappop(heap)
         narrow = hi - lo <= NARROW * hi
         eps = hi * (1 - SWEEP_STEP) if narrow else 0.5 * (lo + hi)
-        point, floor = run(eps)
+        point, floor, complete = run(eps)
         if not narrow:
             heapq.heappush(heap, (float(metric_value(e_floor, eps, metric)), eps, hi, e_floor))
+        if not complete and point is None:
+            # stopped by the time limit: [lo, eps] keeps the floor proven so far
+            heapq.heappush(heap, (float(metric_value(max(floor, e_floor), lo, metric)), lo, min(eps, hi),
+                                  max(floor, e_floor)))
+            break
         if point is None or point.delay_cycles >= hi:
             continue
         value = float(metric_value(point.energy_j, point.delay_cycles, metric))
@@ -293,6 +328,8 @@ class PointwiseFrontier:
         if n not in self.models:
             self.models[n] = point_frontier_model(self.data, n)
         model = self.models[n]
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            raise FrontierTimeLimit(self._value(n, limit)[0])
         rows = self.counts.size
         row_upper = np.append(self.counts.astype(float), limit / model.scale.delay_cycles)
         remaining = None if self.deadline is None else max(self.deadline - time.perf_counter(), 1e-3)
@@ -303,8 +340,11 @@ class PointwiseFrontier:
         if result.status == "infeasible":
             self.infeasible_to[n] = max(self.infeasible_to[n], limit)
             return
+        if result.status == "time limit":
+            bound = -math.inf if result.bound is None else result.bound * model.scale.energy_j
+            raise FrontierTimeLimit(max(bound, self._value(n, limit)[0]))
         if result.status != "optimal" or y is None:
-            raise SolverFailure(f"HiGHS stopped at the delay limit {limit:.6g}: {result.status} (raise --time-limit)")
+            raise SolverFailure(f"HiGHS stopped at the delay limit {limit:.6g}: {result.status}")
         counts = np.zeros((rows, len(BRANCHES)), dtype=np.int64)
         counts[model.layer, model.branch] = np.rint(y).astype(np.int64)
         point = _schedule_point(self.data, n, counts)
@@ -324,10 +364,25 @@ class PointwiseFrontier:
             _, inexact, _, n = heapq.heappop(heap)
             if not inexact:
                 return self.known[n][2]
-            self._solve(n, limit)
+            try:
+                self._solve(n, limit)
+            except FrontierTimeLimit as exc:
+                raise FrontierTimeLimit(min([exc.floor_j] + [entry[0] for entry in heap])) from None
             value, exact = self._value(n, limit)
             if math.isfinite(value):
                 heapq.heappush(heap, self._entry(n, value, exact))
+        return None
+
+    def frontier_point(self, limit: float) -> FrontierPoint | None:
+        """The frontier point within ``limit``: of the least-energy schedules with delay <= ``limit``, one of
+        least delay. (HiGHS may return a least-energy schedule of more delay than another of the same energy;
+        that one is weakly dominated, so the limit is tightened below it until the energy rises.)"""
+        best = self.least_energy(limit)
+        while best is not None:
+            tighter = self.least_energy(best.delay_cycles * (1 - SWEEP_STEP))
+            if tighter is None or tighter.energy_j > best.energy_j * (1 + ENERGY_TIE):
+                return best
+            best = tighter
         return None
 
     def _entry(self, n: int, value: float, exact: bool) -> tuple[float, bool, float, int]:
@@ -359,9 +414,10 @@ def mip_frontier(network: Network, space: HardwareSpace, tech: Technology, optio
 
     def solve_at(limit: float) -> FrontierPoint | None:
         try:
-            point = merged.least_energy(limit)
-        except SolverFailure as exc:
-            raise SolverFailure(f"the frontier sweep stopped after {len(points)} points: {exc}") from None
+            point = merged.frontier_point(limit)
+        except (SolverFailure, FrontierTimeLimit) as exc:
+            raise SolverFailure(f"the frontier sweep stopped after {len(points)} points: {exc} "
+                                f"(raise --time-limit)") from None
         if point is not None and not any(p.delay_cycles == point.delay_cycles for p in points):
             points.append(point)
             if on_point:
@@ -380,4 +436,5 @@ def mip_frontier(network: Network, space: HardwareSpace, tech: Technology, optio
         for limit in np.linspace(top, bottom, max_points)[1:]:
             solve_at(max(limit, bottom))
     points.sort(key=lambda p: (p.energy_j, p.delay_cycles))
+    built.merged = merged
     return points, built, merged.solve_s

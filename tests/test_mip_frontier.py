@@ -1,6 +1,7 @@
 """The MIP's frontier sweep (per-point models merged best first) against a brute-force frontier."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,8 +12,8 @@ from deepopt_mip.formulation.mip_points import frontier_data
 from deepopt_mip.formulation.networks import load_network
 from deepopt_mip.formulation.spaces import grid_chunks, load_space, points_hardware
 from deepopt_mip.formulation.technology import load_technology
-from deepopt_mip.solvers.highs_driver import ArrayHighs
-from deepopt_mip.solvers.mip import mip_frontier
+from deepopt_mip.solvers.highs_driver import ArrayHighs, HighsDriver, MipOptions
+from deepopt_mip.solvers.mip import mip_frontier, product_search
 from deepopt_mip.solvers.schedule import pareto_frontier
 
 TECH = load_technology()
@@ -54,6 +55,13 @@ def test_whole_frontier_is_the_brute_force_frontier(squeezenet_4mm2):
     np.testing.assert_allclose(got_e, want_e, rtol=1e-12)
     np.testing.assert_allclose(got_d, want_d, rtol=1e-12)
     assert solve_s > 0
+    # the product search over the sweep's per-point models: the least E*D of the frontier, as the full model finds
+    for metric, (a, b) in (("edp", (1, 1)), ("ed2p", (1, 2))):
+        merged = product_search(built, metric, HighsDriver())
+        full = product_search(replace(built, merged=None), metric, HighsDriver())
+        assert merged.proven and full.proven
+        assert merged.objective == pytest.approx(np.min(want_e ** a * want_d ** b), rel=1e-12)
+        assert full.objective == pytest.approx(merged.objective, rel=1e-9)
     for p in points:  # each point's totals are its hardware's branch counts costed by the cost model
         n = p.point
         assert built.data.points.hardware(n) == p.hardware
@@ -91,3 +99,10 @@ def test_point_model_is_the_per_point_least_energy_within_a_delay_limit():
                                 np.append(layer_rows, -math.inf),
                                 np.append(layer_rows, 0.999 * frontier_d.min() / model.scale.delay_cycles))
         assert result.status == "infeasible"
+
+
+def test_a_time_limit_stops_the_sweep_with_one_line(squeezenet_4mm2):
+    from deepopt_mip.solvers.solution import SolverFailure
+    network, space, _ = squeezenet_4mm2
+    with pytest.raises(SolverFailure, match="time"):
+        mip_frontier(network, space, TECH, MipOptions(time_limit_s=1e-3))
