@@ -28,6 +28,10 @@ other point's w = 0). Energy E = sum E_lbn w[l, b, n], delay D likewise;
 minimise E subject to D <= ``delay_limit`` (epsilon-constraint). Energies
 and delays are scaled by reference values so every coefficient is of
 order 1.
+
+Point frontier model (:func:`point_frontier_model`): the frontier model
+with the hardware fixed to one offered point, as arrays for HiGHS; the
+frontier sweep merges these per point (docs/mip.md section 4).
 """
 
 from __future__ import annotations

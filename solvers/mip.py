@@ -14,7 +14,11 @@
   old floor. A solve stopped by a limit contributes its proven lower bound
   as the floor, so the bound stays valid.
 * :func:`mip_frontier` sweeps the whole frontier: eps = the last point's
-  delay, less a relative 1e-7, until no point is left.
+  delay, less a relative 1e-7, until no point is left. Each "min E s.t.
+  D <= eps" is answered by :class:`PointwiseFrontier`: the frontier model
+  at one fixed hardware point per solve (its branch counts only), solved
+  only for points whose bound can still win, merged exactly
+  (docs/mip.md section 4).
 """
 
 from __future__ import annotations
@@ -393,7 +397,9 @@ class PointwiseFrontier:
 def mip_frontier(network: Network, space: HardwareSpace, tech: Technology, options: MipOptions | None = None,
                  progress: Progress | None = None, workers: int | None = None, max_points: int | None = None,
                  on_point=None) -> tuple[list[FrontierPoint], BuiltModel, float]:
-    """Points of the exact energy-delay frontier, least energy first, by epsilon-constraint solves.
+    """Points of the exact energy-delay frontier, least energy first, by epsilon-constraint solves
+    (:class:`PointwiseFrontier`; the returned model carries it, so a later :func:`product_search` reuses
+    its solves).
 
     ``max_points`` None: the whole frontier (eps = the last point's delay less
     a relative 1e-7, until nothing is left). Otherwise at most that many
