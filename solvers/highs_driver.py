@@ -162,8 +162,9 @@ class ArrayHighs:
                             ("primal_feasibility_tolerance", FEASIBILITY_TOLERANCE),
                             ("mip_feasibility_tolerance", FEASIBILITY_TOLERANCE)):
             self._highs.setOptionValue(name, value)
-        # One thread unless told otherwise: starting HiGHS's thread pool costs more than such a model's solve.
-        self._highs.setOptionValue("threads", 1 if self.options.threads is None else int(self.options.threads))
+        # HiGHS's thread pool is one per process: its size is set only as the Pyomo route sets it
+        if self.options.threads is not None:
+            self._highs.setOptionValue("threads", int(self.options.threads))
 
     def solve(self, cost: np.ndarray, col_upper: np.ndarray, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
               row_lower: np.ndarray, row_upper: np.ndarray,
@@ -183,8 +184,10 @@ class ArrayHighs:
         limit = self.options.time_limit_s if time_limit_s is None else time_limit_s
         highs.setOptionValue("time_limit", inf if limit is None else max(float(limit), 1e-3))
         start = time.perf_counter()
-        highs.run()
+        run_status = highs.run()
         elapsed = time.perf_counter() - start
+        if run_status == highspy.HighsStatus.kError:
+            raise SolverFailure(f"HiGHS refused the model: {highs.modelStatusToString(highs.getModelStatus())}")
         model_status = highs.getModelStatus()
         status = _ARRAY_STATUS.get(model_status, highs.modelStatusToString(model_status))
         info = highs.getInfo()
