@@ -106,3 +106,24 @@ def test_a_time_limit_stops_the_sweep_with_one_line(squeezenet_4mm2):
     network, space, _ = squeezenet_4mm2
     with pytest.raises(SolverFailure, match="time"):
         mip_frontier(network, space, TECH, MipOptions(time_limit_s=1e-3))
+
+
+def test_frontier_after_a_solve_through_pyomo_in_the_same_process():
+    """HiGHS sizes its thread pool at a process's first solve; the per-point solves must still run when the
+    Pyomo route solved first with HiGHS's default (a fresh process, so that order is certain)."""
+    import subprocess
+    import sys
+    code = (
+        "from deepopt_mip.formulation.networks import load_network\n"
+        "from deepopt_mip.formulation.spaces import load_space\n"
+        "from deepopt_mip.formulation.technology import load_technology\n"
+        "from deepopt_mip.solvers.mip import mip_allocate, mip_frontier\n"
+        "tech = load_technology()\n"
+        "space = load_space('deepopt-16mm2', tech).with_budget(3)\n"
+        "network = load_network('alexnet')\n"
+        "print(mip_allocate(network, space, tech, 'energy', 'network').status)\n"
+        "print(len(mip_frontier(network, space, tech)[0]))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    status, points = proc.stdout.split()[-2:]
+    assert status == "optimal" and int(points) >= 2
