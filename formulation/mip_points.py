@@ -63,13 +63,6 @@ class PointSet:
     def hardware(self, n: int) -> HardwarePoint:
         return grid_point(self.space, int(self.flat_index[n]))
 
-    def subset(self, indices) -> "PointSet":
-        """The listed points (indices into this set), in that order."""
-        indices = np.asarray(indices, dtype=np.int64)
-        return PointSet(space=self.space, flat_index=self.flat_index[indices],
-                        axes=tuple(a[indices] for a in self.axes), area_um2=self.area_um2[indices],
-                        grid_points=self.grid_points)
-
 
 def point_set(space: HardwareSpace, flat: np.ndarray, area: np.ndarray, valid: np.ndarray) -> PointSet:
     return PointSet(space=space, flat_index=flat, axes=tuple(np.unravel_index(flat, grid_shape(space))),
@@ -152,13 +145,6 @@ class FrontierData:
     delay_cycles: np.ndarray
     counts: np.ndarray
     delay_floor_cycles: float
-
-    def subset(self, indices) -> "FrontierData":
-        """The same data on the listed points only (indices into ``points``)."""
-        indices = np.asarray(indices, dtype=np.int64)
-        return FrontierData(points=self.points.subset(indices), energy_j=self.energy_j[..., indices],
-                            delay_cycles=self.delay_cycles[..., indices], counts=self.counts,
-                            delay_floor_cycles=self.delay_floor_cycles)
 
     def ideal_corners(self) -> tuple[np.ndarray, np.ndarray]:
         """Per point, (sum_l n_l min_b E_lb, sum_l n_l min_b D_lb) over the branches that can run there:
