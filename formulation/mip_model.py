@@ -28,6 +28,10 @@ other point's w = 0). Energy E = sum E_lbn w[l, b, n], delay D likewise;
 minimise E subject to D <= ``delay_limit`` (epsilon-constraint). Energies
 and delays are scaled by reference values so every coefficient is of
 order 1.
+
+Point frontier model (:func:`point_frontier_model`): the frontier model
+with the hardware fixed to one offered point, as arrays for HiGHS; the
+frontier sweep merges these per point (docs/mip.md section 4).
 """
 
 from __future__ import annotations
@@ -147,6 +151,49 @@ def frontier_model(data: FrontierData) -> pyo.ConcreteModel:
     m.epsilon = pyo.Constraint(expr=m.delay <= m.delay_limit)
     m.objective = pyo.Objective(expr=m.energy)
     return m
+
+
+@dataclass(frozen=True)
+class PointFrontierModel:
+    """The frontier model with the hardware fixed to one offered point n, as arrays for HiGHS.
+
+    Fixing the point fixes every one-hot and point variable, and the choice
+    variables to w[l, b, n] = y[l, b] (0 at every other point). What is left:
+    integers y[l, b] in 0..n_l, one per column, for the branches b that can
+    run layer l at n and that no other branch dominates there; per distinct
+    layer sum_b y[l, b] = n_l; minimise E = sum_c energy[c] y[c] subject to
+    D = sum_c delay[c] y[c] <= the delay limit, both scaled by ``scale``
+    (the point's ideal corner, so every coefficient is of order 1).
+    """
+
+    point: int
+    layer: np.ndarray
+    branch: np.ndarray
+    energy: np.ndarray
+    delay: np.ndarray
+    counts: np.ndarray
+    scale: FrontierScale
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The constraint matrix in compressed rows (starts, column indices, values): one row per distinct
+        layer (its columns, coefficient 1), then the delay row."""
+        order = np.argsort(self.layer, kind="stable")
+        starts = np.searchsorted(self.layer[order], np.arange(self.counts.size))
+        columns = self.delay.size
+        return (np.append(starts, columns).astype(np.int32), np.concatenate([order, np.arange(columns)]).astype(
+            np.int32), np.concatenate([np.ones(columns), self.delay]))
+
+
+def point_frontier_model(data: FrontierData, n: int) -> PointFrontierModel:
+    """:class:`PointFrontierModel` of offered point ``n`` (an index into ``data.points``)."""
+    energy, delay = data.energy_j[..., n:n + 1], data.delay_cycles[..., n:n + 1]
+    layers, branches = np.nonzero(undominated_branches(energy, delay)[..., 0])
+    e_corner, d_corner = data.ideal_corners()
+    scale = FrontierScale(energy_j=float(e_corner[n]), delay_cycles=float(d_corner[n]))
+    return PointFrontierModel(point=n, layer=layers, branch=branches,
+                              energy=data.energy_j[layers, branches, n] / scale.energy_j,
+                              delay=data.delay_cycles[layers, branches, n] / scale.delay_cycles,
+                              counts=data.counts, scale=scale)
 
 
 def chosen_point(m: pyo.ConcreteModel) -> int:

@@ -9,6 +9,12 @@ of the cost model (:mod:`~deepopt_mip.formulation.grid_sums`), and for the
 network products from :func:`~deepopt_mip.formulation.costmodel.network_cost.cost_tables`
 on the points that survive the screening below.
 
+Screening for separable objectives (exact): the grid pass gives every
+point's exact objective c_n, so only the points of least c_n are offered
+(ties ranked as the enumeration ranks them); every point left out has c_n at
+least that of every offered point, so none beats the offered optimum
+(:func:`screen_least`).
+
 Screening for the energy-delay frontier (exact): a point's schedules all lie
 at or above its *ideal corner* (sum_l min_b E_lb, sum_l min_b D_lb). If
 another point has a feasible schedule (least energy, least delay or least
@@ -70,24 +76,58 @@ def _no_point(space: HardwareSpace, network: Network, valid: np.ndarray) -> Inpu
                       f"(every point has a layer with no feasible branch)")
 
 
+SEPARABLE_OFFER = 64
+"""Points of least objective offered to the separable model."""
+
+
 @dataclass(frozen=True)
 class SeparableData:
-    """Points with their exact separable objective: sum_l n_l min_b m(E_lb, D_lb)."""
+    """Offered points with their exact separable objective: sum_l n_l min_b m(E_lb, D_lb).
+
+    ``runnable_points``: valid points where every layer has a feasible
+    branch (all of them candidates); ``screen_objective``: the least
+    objective of a candidate left out (``inf`` if none was), never below any
+    offered point's objective.
+    """
 
     points: PointSet
     objective: np.ndarray
+    runnable_points: int
+    screen_objective: float
+
+
+def screen_least(objective: np.ndarray, area: np.ndarray, offer: int) -> tuple[np.ndarray, float]:
+    """Indices (ascending) of the ``offer`` best finite entries of ``objective``, ranked as the
+    enumeration ranks points (objective, then smaller ``area``, then index), and the least value left
+    out (``inf`` if none is).
+
+    The screen is exact for a separable objective because each entry is the
+    point's exact optimum (docs/mip.md section 3): every left-out point's
+    objective is at least the largest offered one, hence at least the
+    optimum over the offered points, which is therefore the grid's optimum.
+    """
+    finite = np.flatnonzero(np.isfinite(objective))
+    if finite.size <= offer:
+        return finite, np.inf
+    ranked = finite[np.lexsort((finite, area[finite], objective[finite]))]
+    return np.sort(ranked[:offer]), float(objective[ranked[offer]])
 
 
 def separable_data(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
-                   progress: Progress | None = None, workers: int | None = None) -> SeparableData:
-    """Every valid point where each layer has a feasible branch, with its objective."""
+                   progress: Progress | None = None, workers: int | None = None,
+                   offer: int | None = SEPARABLE_OFFER) -> SeparableData:
+    """The ``offer`` valid points of least objective where each layer has a feasible branch
+    (:func:`screen_least`; ``offer`` None offers every such point), with their objective."""
     if not is_separable(metric, aggregate):
         raise ValueError(f"{metric} under {aggregate} aggregation is not separable")
     (objective,), area, valid = grid_sums(network, space, tech, metric, True, progress, workers=workers)
-    flat = np.flatnonzero(valid.ravel() & np.isfinite(objective.ravel()))
-    if flat.size == 0:
+    flat_objective = np.where(valid.ravel(), objective.ravel(), np.inf)
+    runnable = int(np.isfinite(flat_objective).sum())
+    if runnable == 0:
         raise _no_point(space, network, valid)
-    return SeparableData(points=point_set(space, flat, area, valid), objective=objective.ravel()[flat])
+    flat, screen = screen_least(flat_objective, area.ravel(), runnable if offer is None else offer)
+    return SeparableData(points=point_set(space, flat, area, valid), objective=flat_objective[flat],
+                         runnable_points=runnable, screen_objective=screen)
 
 
 @dataclass(frozen=True)
@@ -105,6 +145,14 @@ class FrontierData:
     delay_cycles: np.ndarray
     counts: np.ndarray
     delay_floor_cycles: float
+
+    def ideal_corners(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per point, (sum_l n_l min_b E_lb, sum_l n_l min_b D_lb) over the branches that can run there:
+        no schedule of the point has less energy, or less delay."""
+        ok = np.isfinite(self.energy_j) & np.isfinite(self.delay_cycles)
+        e_min = np.where(ok, self.energy_j, np.inf).min(axis=1)
+        d_min = np.where(ok, self.delay_cycles, np.inf).min(axis=1)
+        return self.counts @ e_min, self.counts @ d_min
 
 
 def _undominated_corners(e_min, d_min, achievable_e, achievable_d) -> np.ndarray:

@@ -17,9 +17,16 @@ names; joules, square micrometres, kB = 1024 bytes)::
     sram_j_per_bit: [1.1e-13, ...]  # SRAM-to-RF energy per bit at those sizes
 
 The SRAM per-bit energy is piecewise linear in the size between the table's
-points; sizes outside the table are rejected. The energies must not decrease
-as the size grows: the exact grid compression by dominance (docs/model.md
-section 8 (b); planned in docs/mip.md section 7) relies on it.
+points (exact at them); sizes outside the table are rejected. The table need
+not be monotone: CACTI's per-bit energy falls by up to 22 % between
+neighbouring sizes where it changes the array organisation, and nothing in
+the package assumes that a larger SRAM costs more per bit.
+
+Built-in technologies (:data:`BUILTIN_TECHNOLOGIES`): ``deepopt-65nm`` (the
+default; the reference's CACTI table kept at 2^k and 3*2^k kB and
+interpolated between) and ``deepopt-65nm-cacti1kb`` (the same technology
+with the reference's full table, every whole kB from 4 to 512 kB, so each
+such size is priced exactly as the reference prices it).
 
 Only two energy equations live here: the SRAM interpolation and the quadratic
 scaling of the multiply with its bit width. The layer energy is in
@@ -44,15 +51,21 @@ from deepopt_mip.formulation.errors import InputError, read_input_bytes
 __all__ = [
     "BUILTIN_TECHNOLOGIES",
     "DEFAULT_TECHNOLOGY",
+    "FINER_TECHNOLOGY",
     "Technology",
+    "interpolation_note",
     "load_technology",
     "parse_technology_yaml",
 ]
 
-BUILTIN_TECHNOLOGIES: dict[str, str] = {"deepopt-65nm": "deepopt-65nm.yaml"}
+BUILTIN_TECHNOLOGIES: dict[str, str] = {"deepopt-65nm": "deepopt-65nm.yaml",
+                                         "deepopt-65nm-cacti1kb": "deepopt-65nm-cacti1kb.yaml"}
 """Built-in technology files, name -> file in ``deepopt_mip.data/technology``."""
 
 DEFAULT_TECHNOLOGY = "deepopt-65nm"
+
+FINER_TECHNOLOGY: dict[str, str] = {"deepopt-65nm": "deepopt-65nm-cacti1kb"}
+"""Built-in technology -> the built-in one that prices more SRAM sizes from its table (same other numbers)."""
 
 _DATA_PACKAGE = "deepopt_mip.data"
 _TECH_DIR = "technology"
@@ -117,6 +130,13 @@ class Technology:
                     f"range of its energy table, {lo:g}..{hi:g} kB")
         return np.interp(sizes, self.sram_sizes_kb, self.sram_j_per_bit)
 
+    def interpolated_sizes_kb(self, sizes_kb) -> tuple[float, ...]:
+        """The distinct sizes (kB, ascending) among ``sizes_kb`` that lie strictly between two points
+        of the energy table, i.e. that :meth:`sram_energy_j_per_bit` interpolates."""
+        lo, hi = self.sram_range_kb
+        at_points = set(self.sram_sizes_kb)
+        return tuple(sorted(s for s in {float(v) for v in sizes_kb} - at_points if lo < s < hi))
+
     def mul_j(self, bits):
         """Energy (J) of one ``bits``-bit multiply: mul8_j * (bits/8)^2 (quadratic scaling)."""
         if np.isscalar(bits):
@@ -124,8 +144,25 @@ class Technology:
         return self.mul8_j * (np.asarray(bits, dtype=float) / 8) ** 2
 
 
+def interpolation_note(tech: Technology, sizes_kb, where: str) -> str | None:
+    """One line saying which of ``sizes_kb`` (the SRAM sizes of ``where``, e.g. a space) ``tech``
+    interpolates, naming the finer built-in technology if there is one; ``None`` if none is."""
+    between = tech.interpolated_sizes_kb(sizes_kb)
+    if not between:
+        return None
+    shown = ", ".join(f"{s:g}" for s in between[:8]) + (f" and {len(between) - 8} more" if len(between) > 8 else "")
+    plural = "s" if len(between) > 1 else ""
+    note = (f"SRAM size{plural} {shown} kB of {where} lie{'' if plural else 's'} between the points of technology "
+            f"{tech.name}'s energy table and {'are' if plural else 'is'} priced by linear interpolation")
+    finer = FINER_TECHNOLOGY.get(tech.name)
+    if finer is not None:
+        note += f"; --tech {finer} prices every whole kB from its full table"
+    return note
+
+
 def load_technology(path: str | os.PathLike | None = None) -> Technology:
-    """Read a technology file; ``None`` (or a built-in name) gives the built-in 65 nm file."""
+    """Read a technology file; ``None`` gives the default built-in technology, a name of
+    :data:`BUILTIN_TECHNOLOGIES` that built-in file (a file of that name in the working folder wins)."""
     if path is None:
         path = DEFAULT_TECHNOLOGY
     if isinstance(path, str) and path.strip() in BUILTIN_TECHNOLOGIES and not Path(path).exists():
@@ -284,11 +321,5 @@ def _value_problems(values: dict[str, object]) -> list[tuple[str, str]]:
         if not sizes[i] > sizes[i - 1]:
             out.append(("sram_sizes_kb", f"sizes must be strictly increasing: item [{i}] = {sizes[i]:g} "
                                          f"follows {sizes[i - 1]:g}"))
-            return out
-    for i in range(1, len(energies)):
-        if energies[i] < energies[i - 1]:
-            out.append(("sram_j_per_bit", f"per-bit energy must not decrease as the SRAM grows: "
-                                          f"{energies[i]:g} J at {sizes[i]:g} kB is below {energies[i - 1]:g} J "
-                                          f"at {sizes[i - 1]:g} kB"))
             return out
     return out

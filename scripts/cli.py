@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.metrics import AGGREGATIONS, METRIC_EXPONENTS, check_aggregate, check_metric
+from deepopt_mip.formulation.technology import BUILTIN_TECHNOLOGIES, DEFAULT_TECHNOLOGY
 from deepopt_mip.scripts.output import check_figure_file, check_output_dir, check_output_file
 from deepopt_mip.scripts.study_args import DEFAULT_NETWORK, add_study_args
 from deepopt_mip.solvers.solution import SolverFailure
@@ -25,6 +26,8 @@ EXIT_STATUS_HELP = """exit status:
   3    the solver ended without a solution (e.g. a --time-limit hit before the MIP found one)
   130  interrupted (Ctrl-C)
   141  the reader of the output closed the pipe (e.g. | head)"""
+TECH_HELP = (f"built-in technology ({', '.join(BUILTIN_TECHNOLOGIES)}; default {DEFAULT_TECHNOLOGY}) "
+             "or a technology YAML file")
 BATCH_HELP = ("batch of the FC layers (ONNX: overrides the input's first dimension; CSV or built-in: replaces "
               "the file's FC batch); conv layers run with batch 1")
 
@@ -52,7 +55,7 @@ def add_problem_args(parser, metric: bool = True) -> None:
     parser.add_argument("--batch", type=int, default=None, help=BATCH_HELP)
     parser.add_argument("--space", default="deepopt-16mm2", help="built-in space name or YAML file (default deepopt-16mm2)")
     parser.add_argument("--area-mm2", type=float, default=None, help="override the space's area budget (mm^2)")
-    parser.add_argument("--tech", default=None, help="technology YAML file (default: the built-in 65 nm file)")
+    parser.add_argument("--tech", default=None, help=TECH_HELP)
     if metric:
         parser.add_argument("--metric", default="edp", help=f"one of {', '.join(METRIC_EXPONENTS)} (default edp)")
         parser.add_argument("--aggregate", default="network",
@@ -79,7 +82,7 @@ def mip_options(args):
 def load_space_and_tech(args):
     """(technology, space) from the shared options."""
     from deepopt_mip.formulation.spaces import load_space
-    from deepopt_mip.formulation.technology import load_technology
+    from deepopt_mip.formulation.technology import interpolation_note, load_technology
 
     if getattr(args, "metric", None) is not None:
         check_metric(args.metric)
@@ -88,6 +91,9 @@ def load_space_and_tech(args):
     space = load_space(args.space, tech)
     if args.area_mm2 is not None:
         space = space.with_budget(args.area_mm2)
+    note = interpolation_note(tech, space.fsram_kb + space.isram_kb + space.psram_kb, f"space {space.name}")
+    if note is not None and not args.quiet:
+        print(f"deepopt-mip: note: {note}", file=sys.stderr)
     return tech, space
 
 
@@ -126,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--sram", default=DEFAULT_SRAM_KB, help=f"filter,ifmap,psum SRAM sizes in kB (default {DEFAULT_SRAM_KB})")
     ev.add_argument("--bits", default=DEFAULT_BITS, help=f"filter,ifmap,psum bit widths (default {DEFAULT_BITS})")
     ev.add_argument("--dram-bw", type=int, default=128, help="DRAM bandwidth in bits per cycle (default 128)")
-    ev.add_argument("--tech", default=None, help="technology YAML file (default: the built-in 65 nm file)")
+    ev.add_argument("--tech", default=None, help=TECH_HELP)
     ev.add_argument("--metric", default="edp", help=f"one of {', '.join(METRIC_EXPONENTS)} (default edp)")
     ev.add_argument("--aggregate", default="network", help=f"one of {', '.join(AGGREGATIONS)} (default network)")
     ev.add_argument("--json", metavar="FILE", help="write the full result as JSON")

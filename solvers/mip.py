@@ -14,7 +14,11 @@
   old floor. A solve stopped by a limit contributes its proven lower bound
   as the floor, so the bound stays valid.
 * :func:`mip_frontier` sweeps the whole frontier: eps = the last point's
-  delay, less a relative 1e-7, until no point is left.
+  delay, less a relative 1e-7, until no point is left. Each "min E s.t.
+  D <= eps" is answered by :class:`PointwiseFrontier`: the frontier model
+  at one fixed hardware point per solve (its branch counts only), solved
+  only for points whose bound can still win, merged exactly
+  (docs/mip.md section 4).
 """
 
 from __future__ import annotations
@@ -31,19 +35,21 @@ from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.grid_sums import Progress, distinct_layers, is_separable
 from deepopt_mip.formulation.hardware import HardwarePoint
 from deepopt_mip.formulation.metrics import check_aggregate, check_metric, metric_value
-from deepopt_mip.formulation.mip_model import (NO_LIMIT, chosen_branch_counts, chosen_point, frontier_model,
-                                               separable_model)
+from deepopt_mip.formulation.mip_model import (NO_LIMIT, PointFrontierModel, chosen_branch_counts, chosen_point,
+                                               frontier_model, point_frontier_model, separable_model)
 from deepopt_mip.formulation.mip_points import FrontierData, SeparableData, frontier_data, separable_data
 from deepopt_mip.formulation.networks import Network
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, HardwareSpace
 from deepopt_mip.formulation.technology import Technology
 from deepopt_mip.solvers.evaluation import evaluate_point
-from deepopt_mip.solvers.highs_driver import HighsDriver, MipOptions, SolverFailure
+from deepopt_mip.solvers.highs_driver import ArrayHighs, HighsDriver, MipOptions, SolverFailure
 from deepopt_mip.solvers.solution import Solution
 
 SWEEP_STEP = 1e-7
 """Relative decrease of the delay limit below the last frontier point's delay (well above HiGHS's 1e-9
 feasibility tolerance, so the same point is never returned twice)."""
+ENERGY_TIE = 1e-12
+"""Two frontier energies this close (relative) are the same energy summed in another order."""
 NARROW = 1e-3
 """An interval of the product search narrower than this (relative) is searched from its top, not split."""
 
@@ -56,6 +62,18 @@ class BuiltModel:
     data: SeparableData | FrontierData
     model: pyo.ConcreteModel
     build_s: float
+    merged: "PointwiseFrontier | None" = None
+    """If set, :func:`product_search` asks it (per-point models merged, with what earlier solves found)
+    instead of solving ``model``."""
+
+
+class FrontierTimeLimit(Exception):
+    """The time limit stopped a search of the merged frontier; ``floor_j`` is a proven lower bound (J) of
+    the least energy within the delay limit being searched."""
+
+    def __init__(self, floor_j: float) -> None:
+        super().__init__(f"time limit (least energy at least {floor_j:.6g} J)")
+        self.floor_j = floor_j
 
 
 def build(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
@@ -90,6 +108,11 @@ def _frontier_point(built: BuiltModel) -> FrontierPoint:
     data: FrontierData = built.data
     n = chosen_point(built.model)
     counts = chosen_branch_counts(built.model, data.counts.size, len(BRANCHES))
+    return _schedule_point(data, n, counts)
+
+
+def _schedule_point(data: FrontierData, n: int, counts: np.ndarray) -> FrontierPoint:
+    """The frontier point of offered point ``n`` running ``counts[l, b]`` layers of shape l on branch b."""
     with np.errstate(invalid="ignore"):
         energy = float(np.sum(np.where(counts > 0, counts * data.energy_j[..., n], 0.0)))
         delay = float(np.sum(np.where(counts > 0, counts * data.delay_cycles[..., n], 0.0)))
@@ -131,17 +154,33 @@ def product_search(built: BuiltModel, metric: str, driver: HighsDriver,
     deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
     solves, solve_s, proven = 0, 0.0, True
 
+    merged = built.merged
+    if merged is not None:
+        merged.deadline = deadline
+
     def run(limit):
+        """(frontier point or None, proven energy floor in J, whether the answer is complete)."""
         nonlocal solves, solve_s, proven
+        if merged is not None:
+            before, before_s = merged.solves, merged.solve_s
+            try:
+                point, floor, complete = merged.least_energy(limit), None, True
+            except FrontierTimeLimit as exc:
+                point, floor, complete = None, exc.floor_j, False
+            solves += merged.solves - before
+            solve_s += merged.solve_s - before_s
+            proven &= complete
+            return point, (math.inf if point is None else point.energy_j) if floor is None else floor, complete
         point, floor, result = _solve_limited(built, driver, limit, deadline)
         solves += 1
         solve_s += result.solve_s
         proven &= result.status in ("optimal", "infeasible")
-        return point, floor
+        return point, floor, True
 
-    best, _ = run(math.inf)
+    best, _, complete = run(math.inf)
     if best is None:
-        raise SolverFailure("the frontier model is infeasible (no point can run every layer)")
+        raise SolverFailure("the frontier model is infeasible (no point can run every layer)" if complete else
+                            "the time limit was reached before a frontier point was found (raise --time-limit)")
     best_value = float(metric_value(best.energy_j, best.delay_cycles, metric))
     floor_delay = data.delay_floor_cycles
     heap = [(float(metric_value(best.energy_j, floor_delay, metric)), floor_delay, best.delay_cycles,
@@ -157,9 +196,14 @@ def product_search(built: BuiltModel, metric: str, driver: HighsDriver,
         heapq.heappop(heap)
         narrow = hi - lo <= NARROW * hi
         eps = hi * (1 - SWEEP_STEP) if narrow else 0.5 * (lo + hi)
-        point, floor = run(eps)
+        point, floor, complete = run(eps)
         if not narrow:
             heapq.heappush(heap, (float(metric_value(e_floor, eps, metric)), eps, hi, e_floor))
+        if not complete and point is None:
+            # stopped by the time limit: [lo, eps] keeps the floor proven so far
+            heapq.heappush(heap, (float(metric_value(max(floor, e_floor), lo, metric)), lo, min(eps, hi),
+                                  max(floor, e_floor)))
+            break
         if point is None or point.delay_cycles >= hi:
             continue
         value = float(metric_value(point.energy_j, point.delay_cycles, metric))
@@ -236,10 +280,126 @@ def mip_allocate(network: Network, space: HardwareSpace, tech: Technology, metri
     return solve_built(built, network, tech, metric, aggregate, options)
 
 
+class PointwiseFrontier:
+    """min E s.t. D <= eps over all screened points, by per-point MIPs merged best first.
+
+    The least energy within a delay limit over the grid, F(eps), is the least
+    over the points of f_n(eps), the least energy at point n within the limit.
+    Each f_n is one frontier model restricted to point n (its hardware fixed,
+    only its branch counts free; a few dozen integers), solved by HiGHS.
+    What is known about f_n without a solve:
+
+    * f_n(eps) = inf for eps below the point's ideal-corner delay (no
+      schedule of n is that fast) or at or below a limit at which n's model
+      was infeasible;
+    * a solve at eps_s that returned (E, D), D <= eps_s, gives f_n = E on
+      all of [D, eps_s] (that schedule is feasible there, and nothing better
+      is, as f_n does not increase with eps);
+    * below D, f_n >= E (f_n does not decrease as the limit tightens); before
+      any solve, f_n >= the ideal-corner energy.
+
+    :meth:`least_energy` takes the point of least known value or bound; if
+    its value is exact there it is F(eps) (every other point's value is at
+    least its bound), otherwise that point is solved at eps and the search
+    repeats. Points of equal exact energy are taken in order of delay.
+    """
+
+    def __init__(self, data: FrontierData, options: MipOptions, deadline: float | None) -> None:
+        self.data = data
+        self.options = options
+        self.deadline = deadline
+        self.energy_floor, self.delay_floor = data.ideal_corners()
+        self.counts = data.counts
+        self.infeasible_to = np.full(data.points.size, -math.inf)
+        self.known: dict[int, tuple[float, float, FrontierPoint]] = {}
+        self.models: dict[int, PointFrontierModel] = {}
+        self.highs = ArrayHighs(options)
+        self.solves = 0
+        self.solve_s = 0.0
+
+    def _value(self, n: int, limit: float) -> tuple[float, bool]:
+        """(f_n(limit) or a lower bound of it, whether it is exact)."""
+        if limit < self.delay_floor[n] or limit <= self.infeasible_to[n]:
+            return math.inf, True
+        if n in self.known:
+            low, high, point = self.known[n]
+            if limit <= high:
+                return point.energy_j, low <= limit
+        return float(self.energy_floor[n]), False
+
+    def _solve(self, n: int, limit: float) -> None:
+        """min E s.t. D <= limit at point n (:func:`~deepopt_mip.formulation.mip_model.point_frontier_model`)."""
+        if n not in self.models:
+            self.models[n] = point_frontier_model(self.data, n)
+        model = self.models[n]
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            raise FrontierTimeLimit(self._value(n, limit)[0])
+        rows = self.counts.size
+        row_upper = np.append(self.counts.astype(float), limit / model.scale.delay_cycles)
+        remaining = None if self.deadline is None else max(self.deadline - time.perf_counter(), 1e-3)
+        result, y = self.highs.solve(model.energy, self.counts[model.layer], model.rows(),
+                                     np.append(self.counts.astype(float), -math.inf), row_upper, remaining)
+        self.solves += 1
+        self.solve_s += result.solve_s
+        if result.status == "infeasible":
+            self.infeasible_to[n] = max(self.infeasible_to[n], limit)
+            return
+        if result.status == "time limit":
+            bound = -math.inf if result.bound is None else result.bound * model.scale.energy_j
+            raise FrontierTimeLimit(max(bound, self._value(n, limit)[0]))
+        if result.status != "optimal" or y is None:
+            raise SolverFailure(f"HiGHS stopped at the delay limit {limit:.6g}: {result.status}")
+        counts = np.zeros((rows, len(BRANCHES)), dtype=np.int64)
+        counts[model.layer, model.branch] = np.rint(y).astype(np.int64)
+        point = _schedule_point(self.data, n, counts)
+        # D may exceed the limit by HiGHS's feasibility tolerance (1e-9 of the scaled delay): the solve
+        # still answers the limit it was given
+        self.known[n] = (min(point.delay_cycles, limit), limit, point)
+
+    def least_energy(self, limit: float) -> FrontierPoint | None:
+        """The least-energy schedule of any screened point with delay <= ``limit`` (None if there is none)."""
+        heap = []
+        for n in range(self.data.points.size):
+            value, exact = self._value(n, limit)
+            if math.isfinite(value):
+                heap.append(self._entry(n, value, exact))
+        heapq.heapify(heap)
+        while heap:
+            _, inexact, _, n = heapq.heappop(heap)
+            if not inexact:
+                return self.known[n][2]
+            try:
+                self._solve(n, limit)
+            except FrontierTimeLimit as exc:
+                raise FrontierTimeLimit(min([exc.floor_j] + [entry[0] for entry in heap])) from None
+            value, exact = self._value(n, limit)
+            if math.isfinite(value):
+                heapq.heappush(heap, self._entry(n, value, exact))
+        return None
+
+    def frontier_point(self, limit: float) -> FrontierPoint | None:
+        """The frontier point within ``limit``: of the least-energy schedules with delay <= ``limit``, one of
+        least delay. (HiGHS may return a least-energy schedule of more delay than another of the same energy;
+        that one is weakly dominated, so the limit is tightened below it until the energy rises.)"""
+        best = self.least_energy(limit)
+        while best is not None:
+            tighter = self.least_energy(best.delay_cycles * (1 - SWEEP_STEP))
+            if tighter is None or tighter.energy_j > best.energy_j * (1 + ENERGY_TIE):
+                return best
+            best = tighter
+        return None
+
+    def _entry(self, n: int, value: float, exact: bool) -> tuple[float, bool, float, int]:
+        delay = self.known[n][2].delay_cycles if exact else 0.0
+        return value, not exact, delay, n
+
+
 def mip_frontier(network: Network, space: HardwareSpace, tech: Technology, options: MipOptions | None = None,
                  progress: Progress | None = None, workers: int | None = None, max_points: int | None = None,
                  on_point=None) -> tuple[list[FrontierPoint], BuiltModel, float]:
-    """Points of the exact energy-delay frontier, least energy first, by epsilon-constraint solves.
+    """Points of the exact energy-delay frontier, least energy first, by epsilon-constraint solves
+    (:class:`PointwiseFrontier`; the returned model carries it, so a later :func:`product_search` reuses
+    its solves).
 
     ``max_points`` None: the whole frontier (eps = the last point's delay less
     a relative 1e-7, until nothing is left). Otherwise at most that many
@@ -254,18 +414,16 @@ def mip_frontier(network: Network, space: HardwareSpace, tech: Technology, optio
     start = time.perf_counter()
     data = frontier_data(network, space, tech, None, progress, workers)
     built = BuiltModel(kind="frontier", data=data, model=frontier_model(data), build_s=time.perf_counter() - start)
-    driver = HighsDriver(options)
     deadline = None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s
+    merged = PointwiseFrontier(data, options, deadline)
     points: list[FrontierPoint] = []
-    solve_s = 0.0
 
     def solve_at(limit: float) -> FrontierPoint | None:
-        nonlocal solve_s
-        point, _, result = _solve_limited(built, driver, limit, deadline)
-        solve_s += result.solve_s
-        if point is not None and result.status != "optimal":
-            raise SolverFailure(f"the frontier sweep stopped after {len(points)} points: {result.status} "
-                                f"(raise --time-limit)")
+        try:
+            point = merged.frontier_point(limit)
+        except (SolverFailure, FrontierTimeLimit) as exc:
+            raise SolverFailure(f"the frontier sweep stopped after {len(points)} points: {exc} "
+                                f"(raise --time-limit)") from None
         if point is not None and not any(p.delay_cycles == point.delay_cycles for p in points):
             points.append(point)
             if on_point:
@@ -284,4 +442,5 @@ def mip_frontier(network: Network, space: HardwareSpace, tech: Technology, optio
         for limit in np.linspace(top, bottom, max_points)[1:]:
             solve_at(max(limit, bottom))
     points.sort(key=lambda p: (p.energy_j, p.delay_cycles))
-    return points, built, solve_s
+    built.merged = merged
+    return points, built, merged.solve_s
