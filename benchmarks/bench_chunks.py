@@ -83,7 +83,7 @@ def main() -> None:
         hw = solution.hardware
         results.append(solution)
         print(f"{workers:>7}{solution.points:>11,}{wall:>9.1f}{rate:>17,.0f}"
-              f"{first[1] / wall:>10.2f}{_hours(projected):>32}  {hw.rows}x{hw.cols} "
+              f"{first[1] / wall:>10.2f}{_hours(projected):>32}  {hw.J}x{hw.K} "
               f"{hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB {solution.objective:.6g}")
     same = all((s.hardware, s.objective) == (results[0].hardware, results[0].objective) for s in results)
     print(f"same optimum for every worker count: {'yes' if same else 'NO'}")

@@ -52,7 +52,7 @@ def main() -> None:
                 tracemalloc.stop()
                 hw = sol.hardware
                 print(f"{name:<17}{metric:<8}{aggregate:<11}{sol.points:>8}{wall:>9.2f}{sol.points / wall:>10.0f}"
-                      f"{peak:>9.0f}  {hw.rows}x{hw.cols} {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB "
+                      f"{peak:>9.0f}  {hw.J}x{hw.K} {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB "
                       f"{sol.objective:.4g}", flush=True)
 
     try:

@@ -88,7 +88,7 @@ def main() -> None:
                     enum_s.append(time.perf_counter() - start)
             variables, binary, integer, constraints, nonzeros = model_size(built.model)
             hw = sol.hardware
-            found = f"{hw.rows}x{hw.cols} {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g}"
+            found = f"{hw.J}x{hw.K} {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g}"
             points = f"{built.data.points.size}/{built.data.points.grid_points}"
             row = (f"{name:<17}{metric:<8}{variables:>8}{binary:>6}{integer:>6}{constraints:>8}{nonzeros:>10}"
                    f"{points:>14}{sol.build_s:>9.2f}{sol.solve_s:>9.2f}  {sol.status:<11}{sol.gap:>8.1e}  "

@@ -74,7 +74,7 @@ def main() -> None:
             hw = mip.hardware
             agree = abs(mip.objective - enum.objective) <= 1e-6 * abs(enum.objective) and mip.status == "optimal"
             print(f"{problem.label:<40}{metric:<8}{limit:>6}  "
-                  f"{f'{hw.rows}x{hw.cols} {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g}':<20}{mip.objective:>14.6g}"
+                  f"{f'{hw.J}x{hw.K} {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g}':<20}{mip.objective:>14.6g}"
                   f"{mip.build_s:>10.2f}{mip.solve_s:>10.2f}{variables:>8}{constraints:>8}{rounds:>7}{enum_s:>8.2f}  "
                   f"{'yes' if agree else 'NO'}", flush=True)
 

@@ -14,10 +14,11 @@ BITS_PER_KB = 8 * 1024
 
 @dataclass(frozen=True)
 class HardwarePoint:
-    """One accelerator configuration (sizes in kB, widths in bits)."""
+    """One accelerator configuration: J PE rows, K PE columns (the paper's and the JSON's names), SRAM sizes
+    in kB, bit widths in bits, DRAM bandwidth in bits per cycle."""
 
-    rows: int  # J
-    cols: int  # K
+    J: int
+    K: int
     fsram_kb: float
     isram_kb: float
     psram_kb: float
@@ -28,12 +29,12 @@ class HardwarePoint:
     dram_block_bits: int = 128
 
     def __post_init__(self) -> None:
-        for name in ("rows", "cols", "fsram_kb", "isram_kb", "psram_kb", "bits_filter", "bits_ifmap",
+        for name in ("J", "K", "fsram_kb", "isram_kb", "psram_kb", "bits_filter", "bits_ifmap",
                      "bits_psum", "dram_bw_bits_per_cycle", "dram_block_bits"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InputError(f"hardware: {name} must be a positive number, got {value!r}")
-        for name in ("rows", "cols", "bits_filter", "bits_ifmap", "bits_psum"):
+        for name in ("J", "K", "bits_filter", "bits_ifmap", "bits_psum"):
             if int(getattr(self, name)) != getattr(self, name):
                 raise InputError(f"hardware: {name} must be an integer, got {getattr(self, name)!r}")
         short = register_shortfall(self.arrays())
@@ -42,14 +43,14 @@ class HardwarePoint:
 
     def arrays(self) -> ArrayHardware:
         return array_hardware(
-            rows=self.rows, cols=self.cols, fsram_kb=self.fsram_kb, isram_kb=self.isram_kb,
+            rows=self.J, cols=self.K, fsram_kb=self.fsram_kb, isram_kb=self.isram_kb,
             psram_kb=self.psram_kb, bits_filter=self.bits_filter, bits_ifmap=self.bits_ifmap,
             bits_psum=self.bits_psum, dram_bw_bits_per_cycle=self.dram_bw_bits_per_cycle,
             dram_block_bits=self.dram_block_bits,
         )
 
     def label(self) -> str:
-        return (f"{self.rows}x{self.cols}, SRAM f/i/p {self.fsram_kb:g}/{self.isram_kb:g}/{self.psram_kb:g} kB, "
+        return (f"{self.J}x{self.K}, SRAM f/i/p {self.fsram_kb:g}/{self.isram_kb:g}/{self.psram_kb:g} kB, "
                 f"bits f/i/p {self.bits_filter}/{self.bits_ifmap}/{self.bits_psum}")
 
 

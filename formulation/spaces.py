@@ -159,7 +159,7 @@ class HardwareSpace:
                 tuple(s for s in self.psram_kb if self.area_um2(j, k, f0, i0, s) <= fits))
 
     def hardware_point(self, rows, cols, fsram_kb, isram_kb, psram_kb) -> HardwarePoint:
-        return HardwarePoint(rows=int(rows), cols=int(cols), fsram_kb=float(fsram_kb), isram_kb=float(isram_kb),
+        return HardwarePoint(J=int(rows), K=int(cols), fsram_kb=float(fsram_kb), isram_kb=float(isram_kb),
                              psram_kb=float(psram_kb), bits_filter=self.bits_filter, bits_ifmap=self.bits_ifmap,
                              bits_psum=self.bits_psum, dram_bw_bits_per_cycle=self.dram_bw_bits_per_cycle,
                              dram_block_bits=self.dram_block_bits)
@@ -376,7 +376,7 @@ def points_hardware(space: HardwareSpace, flat_indices) -> ArrayHardware:
 
     points = [grid_point(space, int(i)) for i in flat_indices]
     return array_hardware(
-        np.array([p.rows for p in points], float), np.array([p.cols for p in points], float),
+        np.array([p.J for p in points], float), np.array([p.K for p in points], float),
         np.array([p.fsram_kb for p in points]), np.array([p.isram_kb for p in points]),
         np.array([p.psram_kb for p in points]), bits_filter=space.bits_filter, bits_ifmap=space.bits_ifmap,
         bits_psum=space.bits_psum, dram_bw_bits_per_cycle=space.dram_bw_bits_per_cycle,

@@ -22,7 +22,7 @@ def solution_payload(sol: Solution) -> dict:
 def print_solution(sol: Solution) -> None:
     hw = sol.hardware
     print(f"network   {sol.network}, metric {sol.metric} ({METRIC_LABELS[sol.metric]}), aggregation {sol.aggregate}")
-    print(f"optimum   {hw.rows}x{hw.cols} PEs, SRAM filter/ifmap/psum {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB, "
+    print(f"optimum   {hw.J}x{hw.K} PEs, SRAM filter/ifmap/psum {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB, "
           f"area {sol.area_mm2:.3f} mm^2")
     print(f"objective {sol.objective:.6g}   E = {sol.energy_j * 1e3:.5g} mJ, D = {sol.delay_cycles:,.0f} cycles")
     print(f"solver    {sol.solver}: {sol.status}, {sol.points:,} points, {sol.wall_s:.2f} s"
@@ -37,13 +37,13 @@ def print_solution(sol: Solution) -> None:
             print(f"  {n.name:<20} weight {n.weight:g}: E = {n.energy_j * 1e3:.5g} mJ, D = {n.delay_cycles:,.0f} "
                   f"cycles, {sol.metric} {n.objective:.6g}" + (f" (caps: {caps})" if caps else ""))
     if sol.worst is not None:
-        print(f"worst     {sol.worst.hardware.rows}x{sol.worst.hardware.cols}, SRAM "
+        print(f"worst     {sol.worst.hardware.J}x{sol.worst.hardware.K}, SRAM "
               f"{sol.worst.hardware.fsram_kb:g}/{sol.worst.hardware.isram_kb:g}/{sol.worst.hardware.psram_kb:g} kB: "
               f"{sol.worst.objective:.6g} ({sol.worst.objective / sol.objective:.2f}x the optimum)")
     if sol.runners_up:
         print("runners-up:")
         for r in sol.runners_up:
-            print(f"  {r.hardware.rows}x{r.hardware.cols}, SRAM {r.hardware.fsram_kb:g}/{r.hardware.isram_kb:g}/"
+            print(f"  {r.hardware.J}x{r.hardware.K}, SRAM {r.hardware.fsram_kb:g}/{r.hardware.isram_kb:g}/"
                   f"{r.hardware.psram_kb:g} kB, {r.area_mm2:.3f} mm^2: {r.objective:.6g}")
     print(f"\n{'layer':<{NAME_WIDTH}} {'branch':>8}{'energy [uJ]':>14}{'delay [cycles]':>16}")
     names = short_names(sol.layer_names, NAME_WIDTH)

@@ -273,7 +273,7 @@ def run_evaluate(args) -> int:
     rows, cols = parse_array(args.array)
     fsram, isram, psram = parse_triple(args.sram, "--sram")
     bits_f, bits_i, bits_p = parse_triple(args.bits, "--bits", integer=True)
-    hardware = HardwarePoint(rows=rows, cols=cols, fsram_kb=fsram, isram_kb=isram, psram_kb=psram,
+    hardware = HardwarePoint(J=rows, K=cols, fsram_kb=fsram, isram_kb=isram, psram_kb=psram,
                              bits_filter=bits_f, bits_ifmap=bits_i, bits_psum=bits_p,
                              dram_bw_bits_per_cycle=args.dram_bw)
     tech = load_technology(args.tech)

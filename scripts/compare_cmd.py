@@ -17,7 +17,7 @@ from deepopt_mip.study import AGREEMENT, compare
 
 def _row(name, sol, wall_s):
     hw = sol.hardware
-    return (f"{name:<10}{hw.rows:>4}x{hw.cols:<4}{hw.fsram_kb:>6g}/{hw.isram_kb:g}/{hw.psram_kb:<6g}"
+    return (f"{name:<10}{hw.J:>4}x{hw.K:<4}{hw.fsram_kb:>6g}/{hw.isram_kb:g}/{hw.psram_kb:<6g}"
             f"{sol.area_mm2:>9.3f}{sol.objective:>16.9g}{sol.energy_j * 1e3:>12.6g}{sol.delay_cycles:>14,.0f}"
             f"{sol.build_s:>9.2f}{sol.solve_s:>9.2f}{wall_s:>9.2f}  {sol.status}")
 

@@ -81,7 +81,7 @@ def payload(ev: PointEvaluation, evals: dict[str, PointEvaluation], tech, versio
     return {
         "manifest": provenance(ev.network, tech, version),
         "network": ev.network.name,
-        "hardware": {"J": hw.rows, "K": hw.cols, "fsram_kb": hw.fsram_kb, "isram_kb": hw.isram_kb,
+        "hardware": {"J": hw.J, "K": hw.K, "fsram_kb": hw.fsram_kb, "isram_kb": hw.isram_kb,
                      "psram_kb": hw.psram_kb, "bits_filter": hw.bits_filter, "bits_ifmap": hw.bits_ifmap,
                      "bits_psum": hw.bits_psum, "dram_bw_bits_per_cycle": hw.dram_bw_bits_per_cycle},
         "metric": ev.metric,

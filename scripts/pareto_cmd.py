@@ -68,7 +68,7 @@ def frontier_frame(points, built) -> pd.DataFrame:
     area = built.data.points.area_um2
     return pd.DataFrame([{
         "energy_j": p.energy_j, "delay_cycles": p.delay_cycles, "edp_j_cycles": p.energy_j * p.delay_cycles,
-        "J": p.hardware.rows, "K": p.hardware.cols, "fsram_kb": p.hardware.fsram_kb,
+        "J": p.hardware.J, "K": p.hardware.K, "fsram_kb": p.hardware.fsram_kb,
         "isram_kb": p.hardware.isram_kb, "psram_kb": p.hardware.psram_kb,
         "area_mm2": float(area[p.point]) / UM2_PER_MM2, "branches": branch_mix(p.branch_counts)}
         for p in points])
@@ -110,7 +110,7 @@ def plot_frontier(path: Path, frame: pd.DataFrame, best, fixed_name: str, fixed,
         found += f"; --points {counts['points_requested']}: whole frontier not computed"
     ax.plot(delay_m, energy_mj, "o", ms=3, color="#4c72b0", label=found + ")")
     ax.plot(best.delay_cycles / 1e6, best.energy_j * 1e3, "*", ms=14, color="#c44e52",
-            label=f"E*D optimum ({best.hardware.rows}x{best.hardware.cols})")
+            label=f"E*D optimum ({best.hardware.J}x{best.hardware.K})")
     if fixed is not None:
         ax.plot(fixed.delay_cycles / 1e6, fixed.energy_j * 1e3, "X", ms=10, color="#dd8452",
                 label=f"best fixed schedule there ({fixed_name})")
@@ -203,7 +203,7 @@ def run(network, space, tech, options, max_points, out_dir, quiet, version) -> i
         print(f"{network.name} on {space.name} ({built.data.points.size} of {built.data.points.grid_points:,} "
               f"hardware points can hold a frontier point), {wall:.1f} s")
         print(counts_sentence(counts))
-        print(f"E*D optimum: {hw.rows}x{hw.cols}, SRAM {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB, "
+        print(f"E*D optimum: {hw.J}x{hw.K}, SRAM {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB, "
               f"E = {best.energy_j * 1e3:.5g} mJ, D = {best.delay_cycles:,.0f} cycles, E*D = {search.objective:.6g}")
         if fixed is not None:
             print(f"best fixed schedule there ({fixed_name}): E*D = {fixed.objective:.6g} "
@@ -216,7 +216,7 @@ def study_frontier_frame(points) -> pd.DataFrame:
     """One row per frontier point of a study: weighted totals, E*D of them, hardware, branch mix of all networks."""
     return pd.DataFrame([{
         "energy_j": p.energy_j, "delay_cycles": p.delay_cycles, "edp_j_cycles": p.energy_j * p.delay_cycles,
-        "J": p.hardware.rows, "K": p.hardware.cols, "fsram_kb": p.hardware.fsram_kb,
+        "J": p.hardware.J, "K": p.hardware.K, "fsram_kb": p.hardware.fsram_kb,
         "isram_kb": p.hardware.isram_kb, "psram_kb": p.hardware.psram_kb, "area_mm2": p.area_mm2,
         "branches": branch_mix(np.concatenate(p.counts))} for p in points])
 
@@ -261,7 +261,7 @@ def run_study(problem, options, max_points, out_dir, quiet, version) -> int:
         print(f"{problem.label} on {problem.space.name}: frontier of weighted total energy and delay, {wall:.1f} s")
         print(counts_sentence(counts))
         print(f"least E*D of the weighted totals {'(whole frontier)' if max_points is None else 'among these points'}: "
-              f"{hw.rows}x{hw.cols}, SRAM {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB, "
+              f"{hw.J}x{hw.K}, SRAM {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB, "
               f"E = {best.energy_j * 1e3:.5g} mJ, D = {best.delay_cycles:,.0f} cycles")
         print(f"wrote {out / 'frontier.csv'}" + (f", {out / png}" if png else "") + f", {out / 'manifest.yaml'}")
     return 0

@@ -46,7 +46,7 @@ def metric_unit(metric: str) -> str:
 
 def hardware_text(hw) -> str:
     """'32 x 64 PEs, SRAM f/i/p 16/32/8 kB, 8/8/32-bit': a hardware point spelled out."""
-    return (f"{hw.rows} x {hw.cols} PEs, SRAM f/i/p {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB, "
+    return (f"{hw.J} x {hw.K} PEs, SRAM f/i/p {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB, "
             f"{hw.bits_filter}/{hw.bits_ifmap}/{hw.bits_psum}-bit")
 
 
@@ -124,10 +124,10 @@ def table4(tech, space, progress) -> pd.DataFrame:
     for metric in METRIC_EXPONENTS:
         sol = enumerate_space(network, space, tech, metric, AGGREGATE, top_k=0)
         hw, worst = sol.hardware, sol.worst.hardware
-        rows.append({"metric": metric, "J": hw.rows, "K": hw.cols, "fsram_kb": hw.fsram_kb,
+        rows.append({"metric": metric, "J": hw.J, "K": hw.K, "fsram_kb": hw.fsram_kb,
                      "isram_kb": hw.isram_kb, "psram_kb": hw.psram_kb, "area_mm2": sol.area_mm2,
                      "objective": sol.objective, "objective_unit": metric_unit(metric),
-                     "worst_J": worst.rows, "worst_K": worst.cols, "worst_fsram_kb": worst.fsram_kb,
+                     "worst_J": worst.J, "worst_K": worst.K, "worst_fsram_kb": worst.fsram_kb,
                      "worst_isram_kb": worst.isram_kb, "worst_psram_kb": worst.psram_kb,
                      "worst_objective": sol.worst.objective,
                      "best_vs_worst": sol.worst.objective / sol.objective, "points": sol.points})
@@ -320,7 +320,7 @@ def run(out_dir, quiet: bool = False, space_name: str = "deepopt-16mm2", steps=(
             atomic_write_text(out / "table5.md", table5_markdown(t5, hardware))
             pngs.append(_plot(out / "table5.png", _bars(
                 t5, list(t5.network),
-                {f"edp_penalty_pct_on_{name}_hw": f"on {name}'s hw: {array_text(hw.rows, hw.cols)}, "
+                {f"edp_penalty_pct_on_{name}_hw": f"on {name}'s hw: {array_text(hw.J, hw.K)}, "
                                                   f"{sram_text(hw.fsram_kb, hw.isram_kb, hw.psram_kb)} kB"
                  for name, hw in hardware.items()},
                 f"Table 5: E*D penalty of a network (group) on another network's E*D-optimal hardware (bar), "

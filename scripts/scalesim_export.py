@@ -126,8 +126,8 @@ def config_text(run_name: str, hardware, dataflow: str, comments: list[str]) -> 
         f"run_name = {run_name}",
         "",
         "[architecture_presets]",
-        f"ArrayHeight : {int(hardware.rows)}",
-        f"ArrayWidth : {int(hardware.cols)}",
+        f"ArrayHeight : {int(hardware.J)}",
+        f"ArrayWidth : {int(hardware.K)}",
         f"IfmapSramSzkB : {sizes['ifmap'][0]}",
         f"FilterSramSzkB : {sizes['filter'][0]}",
         f"OfmapSramSzkB : {sizes['psum'][0]}",
@@ -183,7 +183,7 @@ def export_scalesim(directory, network, hardware, branches, tech, tables: CostTa
         tables = cost_tables(network.layers, hardware.arrays(), tech)
 
     dataflow = network_dataflow(network, branches)
-    run_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"deepopt_{network.name}_{hardware.rows}x{hardware.cols}_{dataflow}")
+    run_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"deepopt_{network.name}_{hardware.J}x{hardware.K}_{dataflow}")
     comments = [
         f"SCALE-Sim configuration written by deepopt-mip for network {network.name} on {hardware.label()}",
         f"Dataflow {dataflow}: the branches carrying most MACs (XYZiZo, XZiYZo, XYZoZi, XZoYZi -> ws; ZiXYZo -> os)",

@@ -47,8 +47,8 @@ def sweep_rows(budgets_mm2, solver: str, caps: dict[str, float]) -> list[dict]:
             continue
         hw = solution.hardware
         for n in solution.networks:
-            rows.append({"budget_mm2": budget, "network": n.name, "status": solution.status, "J": hw.rows,
-                         "K": hw.cols, "fsram_kb": hw.fsram_kb, "isram_kb": hw.isram_kb, "psram_kb": hw.psram_kb,
+            rows.append({"budget_mm2": budget, "network": n.name, "status": solution.status, "J": hw.J,
+                         "K": hw.K, "fsram_kb": hw.fsram_kb, "isram_kb": hw.isram_kb, "psram_kb": hw.psram_kb,
                          "area_mm2": solution.area_mm2, "energy_j": n.energy_j, "delay_cycles": n.delay_cycles,
                          "max_delay_cycles": n.max_delay_cycles, "total_energy_j": solution.objective})
     return rows

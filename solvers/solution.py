@@ -58,7 +58,7 @@ def _layer_rows(names, branches, energies, delays) -> list[dict]:
 
 def hardware_dict(hw: HardwarePoint) -> dict:
     """A hardware point in the JSON vocabulary: J (PE rows), K (PE columns), SRAM sizes in kB, bit widths."""
-    return {"J": hw.rows, "K": hw.cols, "fsram_kb": hw.fsram_kb, "isram_kb": hw.isram_kb, "psram_kb": hw.psram_kb,
+    return {"J": hw.J, "K": hw.K, "fsram_kb": hw.fsram_kb, "isram_kb": hw.isram_kb, "psram_kb": hw.psram_kb,
             "bits_filter": hw.bits_filter, "bits_ifmap": hw.bits_ifmap, "bits_psum": hw.bits_psum,
             "dram_bw_bits_per_cycle": hw.dram_bw_bits_per_cycle}
 

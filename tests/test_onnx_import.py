@@ -137,7 +137,7 @@ def test_alexnet_graph_equals_the_builtin_and_gives_identical_cost_tables(tmp_pa
     imported = load_network(str(path))
     builtin = load_network("alexnet")
     assert imported.layers == builtin.layers
-    hw = HardwarePoint(rows=32, cols=64, fsram_kb=16, isram_kb=32, psram_kb=8)
+    hw = HardwarePoint(J=32, K=64, fsram_kb=16, isram_kb=32, psram_kb=8)
     tech = load_technology()
     ours, theirs = cost_tables(imported.layers, hw.arrays(), tech), cost_tables(builtin.layers, hw.arrays(), tech)
     np.testing.assert_array_equal(ours.energy_j, theirs.energy_j)

@@ -92,7 +92,7 @@ def test_table4_spells_out_the_optimal_hardware_per_metric(tmp_path):
     for metric, label in (("energy", "E [J]"), ("delay", "D [cycles]"), ("edp", "E*D [J*cycles]")):
         hw = enumerate_space(load_network("googlenet-v1"), space, TECH, metric, "layer-sum", top_k=0).hardware
         row = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
-        assert row.startswith(f"| {label} | {hw.rows} x {hw.cols} | {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} |")
+        assert row.startswith(f"| {label} | {hw.J} x {hw.K} | {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} |")
     assert "J x K" in text and "SRAM f/i/p [kB]" in text
 
 

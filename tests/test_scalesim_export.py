@@ -118,7 +118,7 @@ def test_names_are_made_safe_for_scalesim():
 def test_fractional_sram_is_rounded_and_said_so(tmp_path):
     network = Network(name="n", layers=(Layer(name="fc", kind="fc", ifmap_h=1, ifmap_w=1, pad=0, channels=64,
                                               filter_h=1, filter_w=1, filters=64, ofmap_h=1, ofmap_w=1),))
-    hw = HardwarePoint(rows=8, cols=8, fsram_kb=12.5, isram_kb=6, psram_kb=4)
+    hw = HardwarePoint(J=8, K=8, fsram_kb=12.5, isram_kb=6, psram_kb=4)
     paths = export_scalesim(tmp_path, network, hw, ["XYZiZo"], load_technology())
     text = paths["config"].read_text()
     assert "FilterSramSzkB : 13" in text and "filter SRAM 12.5 kB written as 13 kB" in text

@@ -251,7 +251,7 @@ def test_fixed_array_leaves_only_the_srams_to_choose():
     space = SPACE_4MM2.restricted(rows=18, cols=24)
     solution = enumerate_study(two_network_study("energy").__class__(
         two_network_study("energy").networks, "energy", space, TECH))
-    assert (solution.hardware.rows, solution.hardware.cols) == (18, 24)
+    assert (solution.hardware.J, solution.hardware.K) == (18, 24)
     free = enumerate_study(two_network_study("energy"))
     assert solution.objective >= free.objective * (1 - 1e-12)
 

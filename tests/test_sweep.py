@@ -42,7 +42,7 @@ def test_results_equal_the_enumeration_cell_by_cell(serial_small):
         want = enumerate_space(load_network(row["network"]), space, TECH, row["metric"], row["aggregate"], top_k=0)
         hw = want.hardware
         assert (row["J"], row["K"], row["fsram_kb"], row["isram_kb"], row["psram_kb"]) == (
-            hw.rows, hw.cols, hw.fsram_kb, hw.isram_kb, hw.psram_kb)
+            hw.J, hw.K, hw.fsram_kb, hw.isram_kb, hw.psram_kb)
         assert row["objective"] == pytest.approx(want.objective, rel=1e-15)
         assert row["energy_j"] == pytest.approx(want.energy_j, rel=1e-15)
         assert row["points"] == want.points == 3712

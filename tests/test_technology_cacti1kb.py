@@ -77,7 +77,7 @@ def test_other_numbers_equal_the_default_and_tables_agree_at_its_points(fine, de
 
 def test_same_results_as_the_default_on_power_of_two_hardware(fine, default):
     network = load_network("squeezenet-v1.1")
-    hw = HardwarePoint(rows=32, cols=64, fsram_kb=16, isram_kb=32, psram_kb=8)
+    hw = HardwarePoint(J=32, K=64, fsram_kb=16, isram_kb=32, psram_kb=8)
     a = evaluate_point(network, hw, fine, "edp", "network")
     b = evaluate_point(network, hw, default, "edp", "network")
     np.testing.assert_array_equal(a.tables.energy_j, b.tables.energy_j)
@@ -90,7 +90,7 @@ def test_layer_energy_uses_the_table_value_at_the_size(fine, default, size_kb):
     value = reference_table()[size_kb]
     flat = dataclasses.replace(default, name="flat", sram_sizes_kb=(4, 512), sram_j_per_bit=(value, value))
     network = load_network("alexnet")
-    hw = HardwarePoint(rows=16, cols=16, fsram_kb=size_kb, isram_kb=size_kb, psram_kb=size_kb)
+    hw = HardwarePoint(J=16, K=16, fsram_kb=size_kb, isram_kb=size_kb, psram_kb=size_kb)
     got = evaluate_point(network, hw, fine, "energy", "network").tables.energy_j
     want = evaluate_point(network, hw, flat, "energy", "network").tables.energy_j
     np.testing.assert_array_equal(got, want)
