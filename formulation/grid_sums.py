@@ -36,6 +36,7 @@ import numpy as np
 
 from deepopt_mip.formulation.costmodel.common import ArrayHardware
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, branch_energy_delay
+from deepopt_mip.formulation.memory import check_memory
 from deepopt_mip.formulation.metrics import check_metric, metric_value
 from deepopt_mip.formulation.networks import Network
 from deepopt_mip.formulation.spaces import HardwareSpace, grid_chunks, grid_shape
@@ -125,6 +126,38 @@ def chunk_sums(hardware: ArrayHardware, layers: list[tuple[object, int]], tech: 
     return [np.moveaxis(s, -1, 0) for s in sums]
 
 
+def sums_bounds(sums: list[np.ndarray], valid: np.ndarray, metric: str, separable: bool):
+    """(lower, upper) bounds of each point's objective from its sums, ``inf`` outside ``valid``.
+
+    Separable: both are the exact objective. Otherwise ``lower`` is the
+    metric of the ideal corner and ``upper`` the best metric of the three
+    feasible schedules summed.
+    """
+    if separable:
+        exact = np.where(valid, sums[0], np.inf)
+        return exact, exact
+    e_min, d_min, *schedule_sums = sums
+    with np.errstate(invalid="ignore"):
+        lower = np.where(valid, metric_value(e_min, d_min, metric), np.inf)
+        upper = np.min([metric_value(e, d, metric) for e, d in zip(schedule_sums[::2], schedule_sums[1::2])],
+                       axis=0)
+    return lower, np.where(valid, upper, np.inf)
+
+
+MATERIALISED_BYTES_PER_POINT = 8
+"""Bytes per grid point of each array :func:`grid_sums` returns (float64; the valid mask takes 1)."""
+
+
+def grid_sums_memory_bytes(shape: tuple[int, ...], separable: bool, max_points: int, workers: int) -> int:
+    """Estimated peak memory of :func:`grid_sums`: its arrays of the whole grid (the sums, the area and
+    the mask), twice over for the caller's derived arrays, plus the workers' blocks."""
+    from deepopt_mip.formulation.grid_stream import stream_memory_bytes
+
+    arrays = (1 if separable else 8) + 1
+    return 2 * int(np.prod(shape)) * (arrays * MATERIALISED_BYTES_PER_POINT + 1) \
+        + stream_memory_bytes(max_points, workers)
+
+
 def _start_worker() -> None:
     """A forked worker keeps no allocation trace: tracemalloc, if the parent runs it, would only slow it down
     (the child's trace is never read; the parent's peak does not include it)."""
@@ -160,12 +193,14 @@ def grid_sums(network: Network, space: HardwareSpace, tech: Technology, metric: 
     chunks and the number of workers.
     """
     shape = grid_shape(space)
+    total = int(np.prod(shape))
+    workers = worker_count(workers, total)
+    check_memory(grid_sums_memory_bytes(shape, separable, max_points, workers),
+                 f"the full grid of space {space.name!r} ({total:,} points)")
     sums = [np.full(shape, np.inf) for _ in range(1 if separable else 8)]
     area = np.zeros(shape)
     valid = np.zeros(shape, dtype=bool)
     layers = distinct_layers(network)
-    total = int(np.prod(shape))
-    workers = worker_count(workers, total)
     pairs, per_pair = shape[0], int(np.prod(shape[1:]))
     pairs_per_chunk = max(1, min(max_points // max(per_pair, 1), -(-pairs // workers)))
     chunks = list(grid_chunks(space, pairs_per_chunk * per_pair))
