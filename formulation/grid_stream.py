@@ -34,11 +34,11 @@ from deepopt_mip.formulation.networks import Network
 from deepopt_mip.formulation.spaces import HardwareSpace, grid_shape
 from deepopt_mip.formulation.technology import Technology
 
-BYTES_PER_POINT = 1200
-"""Peak bytes a worker holds per point of its block (the cost model's temporaries over 1 or 8 running
-sums; measured on AlexNet and GoogleNet blocks of 300 000 points: 0.6-1.0 kB)."""
-BASE_BYTES = 200 * 2**20
-"""Memory of a process before it evaluates anything (Python, numpy, the package)."""
+BYTES_PER_POINT = 600
+"""Peak bytes a worker holds per point of its block (the cost model's temporaries and 1 or 8 running
+sums; measured on AlexNet and GoogleNet, energy and E*D, blocks of 300 000 points: 340-450 bytes)."""
+BASE_BYTES = 100 * 2**20
+"""Memory of a process before it evaluates anything (Python, numpy, the package: about 64 MB measured)."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def block_candidates(block: Block, space: HardwareSpace, layers, tech: Technolog
         return keep_candidates(found, k, separable), int(where.size)
     except MemoryError:
         raise InputError(f"out of memory evaluating a block of {block.size:,} points of space {space.name!r}: "
-                         f"lower --max-points or --workers") from None
+                         f"use fewer --workers") from None
 
 
 def stream_memory_bytes(max_points: int, workers: int) -> int:
@@ -188,8 +188,8 @@ def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, 
                     progress(done, total)
     except BrokenProcessPool:
         raise InputError(f"a worker process of the grid pass over space {space.name!r} died (out of memory?): "
-                         f"lower --max-points or --workers") from None
+                         f"use fewer --workers") from None
     except MemoryError:
         raise InputError(f"out of memory in the grid pass over space {space.name!r}: "
-                         f"lower --max-points or --workers") from None
+                         f"use fewer --workers") from None
     return StreamResult(kept, valid_points, total, int(np.prod(grid_shape(space))))

@@ -27,6 +27,7 @@ import os
 import sys
 import tracemalloc
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import fields, replace
 from functools import partial, reduce
@@ -36,6 +37,7 @@ import numpy as np
 
 from deepopt_mip.formulation.costmodel.common import ArrayHardware
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, branch_energy_delay
+from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.memory import check_memory
 from deepopt_mip.formulation.metrics import check_metric, metric_value
 from deepopt_mip.formulation.networks import Network
@@ -148,14 +150,14 @@ MATERIALISED_BYTES_PER_POINT = 8
 """Bytes per grid point of each array :func:`grid_sums` returns (float64; the valid mask takes 1)."""
 
 
-def grid_sums_memory_bytes(shape: tuple[int, ...], separable: bool, max_points: int, workers: int) -> int:
+def grid_sums_memory_bytes(shape: tuple[int, ...], separable: bool, chunk_points: int, workers: int) -> int:
     """Estimated peak memory of :func:`grid_sums`: its arrays of the whole grid (the sums, the area and
-    the mask), twice over for the caller's derived arrays, plus the workers' blocks."""
+    the mask), twice over for the caller's derived arrays, plus the workers' chunks of ``chunk_points``."""
     from deepopt_mip.formulation.grid_stream import stream_memory_bytes
 
     arrays = (1 if separable else 8) + 1
     return 2 * int(np.prod(shape)) * (arrays * MATERIALISED_BYTES_PER_POINT + 1) \
-        + stream_memory_bytes(max_points, workers)
+        + stream_memory_bytes(chunk_points, workers)
 
 
 def _start_worker() -> None:
@@ -191,35 +193,48 @@ def grid_sums(network: Network, space: HardwareSpace, tech: Technology, metric: 
     :data:`PARALLEL_MIN_POINTS` points or more) the chunks are evaluated by
     that many processes. The result is the same bit for bit whatever the
     chunks and the number of workers.
+
+    This pass holds arrays of the whole grid cube (over-budget points
+    included): before it starts, its memory (:func:`grid_sums_memory_bytes`)
+    is checked against what the machine has, and a grid too large is refused
+    in one line. The single-network enumeration streams over the in-budget
+    points instead (:mod:`~deepopt_mip.formulation.grid_stream`).
     """
     shape = grid_shape(space)
     total = int(np.prod(shape))
     workers = worker_count(workers, total)
-    check_memory(grid_sums_memory_bytes(shape, separable, max_points, workers),
+    pairs, per_pair = shape[0], int(np.prod(shape[1:]))
+    pairs_per_chunk = max(1, min(max_points // max(per_pair, 1), -(-pairs // workers)))
+    # a chunk holds whole pairs: one pair's SRAM cube may exceed max_points
+    check_memory(grid_sums_memory_bytes(shape, separable, pairs_per_chunk * per_pair, workers),
                  f"the full grid of space {space.name!r} ({total:,} points)")
     sums = [np.full(shape, np.inf) for _ in range(1 if separable else 8)]
     area = np.zeros(shape)
     valid = np.zeros(shape, dtype=bool)
     layers = distinct_layers(network)
-    pairs, per_pair = shape[0], int(np.prod(shape[1:]))
-    pairs_per_chunk = max(1, min(max_points // max(per_pair, 1), -(-pairs // workers)))
     chunks = list(grid_chunks(space, pairs_per_chunk * per_pair))
     work = partial(chunk_sums, layers=layers, tech=tech, metric=metric, separable=separable)
     done = 0
-    with ExitStack() as stack:
-        if workers > 1 and len(chunks) > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(
-                max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
-                initializer=_start_worker))
-            results = pool.map(work, [chunk.hardware for chunk in chunks])
-        else:
-            results = (work(chunk.hardware) for chunk in chunks)
-        for chunk, chunk_result in zip(chunks, results):
-            for total_sum, part in zip(sums, chunk_result):
-                total_sum[chunk.pairs] = np.where(chunk.valid, part, np.inf)
-            area[chunk.pairs] = chunk.area_um2
-            valid[chunk.pairs] = chunk.valid
-            done += chunk.valid.size
-            if progress:
-                progress(done, total)
+    try:
+        with ExitStack() as stack:
+            if workers > 1 and len(chunks) > 1:
+                pool = stack.enter_context(ProcessPoolExecutor(
+                    max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
+                    initializer=_start_worker))
+                results = pool.map(work, [chunk.hardware for chunk in chunks])
+            else:
+                results = (work(chunk.hardware) for chunk in chunks)
+            for chunk, chunk_result in zip(chunks, results):
+                for total_sum, part in zip(sums, chunk_result):
+                    total_sum[chunk.pairs] = np.where(chunk.valid, part, np.inf)
+                area[chunk.pairs] = chunk.area_um2
+                valid[chunk.pairs] = chunk.valid
+                done += chunk.valid.size
+                if progress:
+                    progress(done, total)
+    except BrokenProcessPool:
+        raise InputError(f"a worker process of the grid pass over space {space.name!r} died (out of memory?): "
+                         f"use fewer --workers") from None
+    except MemoryError:
+        raise InputError(f"out of memory in the grid pass over space {space.name!r}") from None
     return sums, area, valid
