@@ -35,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 
+from deepopt_mip.formulation.allocator import keep_freed_memory
 from deepopt_mip.formulation.costmodel.common import ArrayHardware
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, branch_energy_delay
 from deepopt_mip.formulation.errors import InputError
@@ -162,8 +163,10 @@ def grid_sums_memory_bytes(shape: tuple[int, ...], separable: bool, chunk_points
 
 def _start_worker() -> None:
     """A forked worker keeps no allocation trace: tracemalloc, if the parent runs it, would only slow it down
-    (the child's trace is never read; the parent's peak does not include it)."""
+    (the child's trace is never read; the parent's peak does not include it); and it keeps freed memory for
+    reuse (:func:`~deepopt_mip.formulation.allocator.keep_freed_memory`)."""
     tracemalloc.stop()
+    keep_freed_memory()
 
 
 def worker_count(workers: int | None, points: int) -> int:

@@ -347,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 0
+        if args.command in ("allocate", "compare", "pareto", "reproduce"):
+            from deepopt_mip.formulation.allocator import keep_freed_memory
+            keep_freed_memory()  # grid passes run in this process too (small grids, --workers 1)
         return COMMANDS[args.command](args)
     except InputError as exc:
         print(f"deepopt-mip: error: {exc}", file=sys.stderr)
