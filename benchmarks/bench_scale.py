@@ -119,6 +119,7 @@ def run_child(space: str, network: str, metric: str, workers: int, full: bool, t
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     try:
         out, err = proc.communicate(timeout=timeout_s)
@@ -130,11 +131,10 @@ def run_child(space: str, network: str, metric: str, workers: int, full: bool, t
     wall = time.perf_counter() - start
     done.set()
     sampler.join()
-    _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (proc.pid, 0, None)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = {"wall_total_s": wall, "tree_peak_mb": peak[0] / 2**20, "timed_out": timed_out,
-              "returncode": proc.returncode}
-    if usage is not None:
-        result["cpu_s"] = usage.ru_utime + usage.ru_stime
+              "returncode": proc.returncode,
+              "cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime}
     if not timed_out and proc.returncode == 0:
         result.update(json.loads(out.strip().splitlines()[-1]))
     elif not timed_out:

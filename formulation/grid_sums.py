@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import fields, replace
-from functools import partial, reduce
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -87,33 +87,53 @@ def _pairs_last(hw: ArrayHardware) -> ArrayHardware:
 
 def layer_terms(layer, count: int, hw: ArrayHardware, tech: Technology, metric: str, separable: bool,
                 shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """One distinct layer's contribution to the sums (see the module docstring), each times ``count``."""
+    """One distinct layer's contribution to the sums (see the module docstring), each times ``count``.
+
+    Every operation writes into arrays allocated once per layer (``out=``,
+    ``np.copyto(..., where=)``) rather than into a new temporary per step;
+    the operations and their order are those of the plain expressions, so
+    the numbers are the same bit for bit.
+    """
     costs = branch_energy_delay(layer, hw, tech)
     if separable:
         # the minimum over the branches, taken in their order (as np.min over a stack of them would)
-        best = reduce(np.minimum, (metric_value(*costs[x], metric) for x in BRANCHES))
-        return (count * np.broadcast_to(best, shape),)
-    # Per branch: energy and delay where both are finite (else inf), and the per-layer metric there.
+        best = None
+        for x in BRANCHES:
+            value = metric_value(*costs[x], metric)
+            if best is None:
+                best = np.array(np.broadcast_to(value, shape))
+            else:
+                np.minimum(best, value, out=best)
+        return (np.multiply(best, count, out=best),)
+    # Per branch: energy and delay where both are finite (else inf), and the per-layer metric there
+    # (E^a D^b of two infs is inf, as the metric of an unusable branch must be: a, b >= 1 here).
     e_use, d_use, per_layer = [], [], []
     for x in BRANCHES:
         energy, delay = (np.broadcast_to(v, shape) for v in costs[x])
         ok = usable(energy, delay)
         e_use.append(np.where(ok, energy, np.inf))
         d_use.append(np.where(ok, delay, np.inf))
-        per_layer.append(np.where(ok, metric_value(energy, delay, metric), np.inf))
-    # For each key, the first branch with the least key (np.argmin's choice; the keys hold no NaN),
-    # found branch by branch instead of on stacked arrays.
-    least, picked = [], []
-    for keys in (e_use, d_use, per_layer):
-        best, pick_e, pick_d = keys[0], e_use[0], d_use[0]
+        per_layer.append(metric_value(e_use[-1], d_use[-1], metric))
+    better = np.empty(shape, dtype=bool)
+
+    def first_least(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Energy and delay of the first branch with the least key (np.argmin's choice; the keys hold no
+        NaN), found branch by branch instead of on stacked arrays."""
+        pick_e, pick_d = e_use[0].copy(), d_use[0].copy()
+        best = pick_e if keys is e_use else pick_d if keys is d_use else keys[0].copy()
         for key, energy, delay in zip(keys[1:], e_use[1:], d_use[1:]):
-            better = key < best
-            best = np.where(better, key, best)
-            pick_e = np.where(better, energy, pick_e)
-            pick_d = np.where(better, delay, pick_d)
-        least.append(best)
-        picked += [pick_e, pick_d]
-    return tuple(count * v for v in least[:2] + picked)
+            np.less(key, best, out=better)
+            if best is not pick_e and best is not pick_d:
+                np.copyto(best, key, where=better)
+            np.copyto(pick_e, energy, where=better)
+            np.copyto(pick_d, delay, where=better)
+        return pick_e, pick_d
+
+    least_e, least_d, by_metric = first_least(e_use), first_least(d_use), first_least(per_layer)
+    for v in least_e + least_d + by_metric:
+        np.multiply(v, count, out=v)
+    # the least energy is the energy of the least-energy branch, and likewise for the delay
+    return (least_e[0], least_d[1]) + least_e + least_d + by_metric
 
 
 def chunk_sums(hardware: ArrayHardware, layers: list[tuple[object, int]], tech: Technology, metric: str,
