@@ -1,11 +1,13 @@
 """Exhaustive enumeration of a hardware space, vectorised over the grid.
 
 Every point of the space's grid (J/K pairs x filter x ifmap x psum SRAM sizes)
-is evaluated with the cost model, in chunks so memory stays bounded (split
-over worker processes for large grids); layers of identical shape are
-evaluated once and weighted by their count. Every point is computed on its
-own and its layers are summed in the network's order, so the numbers do not
-depend on the chunks or the workers.
+within the area budget is evaluated with the cost model, block by block
+(:mod:`~deepopt_mip.formulation.grid_stream`: blocks of at most
+``max_points`` points, split over worker processes for large grids, and
+only the candidates for the answer kept, so memory does not grow with the
+grid); layers of identical shape are evaluated once and weighted by their
+count. Every point is computed on its own and its layers are summed in the
+network's order, so the numbers do not depend on the blocks or the workers.
 
 * Separable objectives (``layer-sum``, and ``network`` energy or delay): the
   optimum schedule of a point is the per-layer best branch, so one pass gives

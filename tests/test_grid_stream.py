@@ -137,3 +137,15 @@ def test_keeping_from_kept_parts_keeps_what_keeping_from_the_whole_keeps(rows, k
              keep_candidates(found.take(np.arange(cut, len(rows))), k, separable)]
     again = keep_candidates(Candidates.joined(parts), k, separable)
     assert np.array_equal(again.index, whole.index)
+
+
+def test_progress_counts_evaluated_points_up_to_the_total():
+    space = load_space("deepopt-16mm2", TECH).with_budget(6)
+    calls = []
+    solution = enumerate_space(load_network("alexnet"), space, TECH, "energy", "network", 1,
+                               progress=lambda done, total: calls.append((done, total)), max_points=5_000,
+                               workers=1)
+    dones = [done for done, _ in calls]
+    assert len(calls) > 1 and dones == sorted(dones)
+    assert calls[-1] == (solution.points_evaluated, solution.points_evaluated)
+    assert solution.points <= solution.points_evaluated < np.prod(grid_shape(space))
