@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -108,7 +109,7 @@ def tree_rss_bytes(root: int) -> int:
 
 def run_child(space: str, network: str, metric: str, workers: int, full: bool, timeout_s: float) -> dict:
     proc = subprocess.Popen([sys.executable, "-c", CHILD, space, network, metric, str(workers), "1" if full else "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     peak = [0]
     done = threading.Event()
 
@@ -125,7 +126,7 @@ def run_child(space: str, network: str, metric: str, workers: int, full: bool, t
         out, err = proc.communicate(timeout=timeout_s)
         timed_out = False
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its worker processes (its own session)
         out, err = proc.communicate()
         timed_out = True
     wall = time.perf_counter() - start
