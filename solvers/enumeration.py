@@ -29,7 +29,6 @@ area first, then grid order (J, K, filter, ifmap, psum).
 from __future__ import annotations
 
 import time
-from functools import partial
 
 import numpy as np
 
@@ -38,7 +37,7 @@ from deepopt_mip.formulation.costmodel.network_cost import cost_tables
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.grid_stream import Candidates, stream_candidates
 from deepopt_mip.formulation.grid_sums import Progress, grid_sums, is_separable, sums_bounds
-from deepopt_mip.formulation.metrics import check_aggregate, check_metric, metric_value
+from deepopt_mip.formulation.metrics import check_aggregate, check_metric
 from deepopt_mip.formulation.networks import Network
 from deepopt_mip.formulation.spaces import (UM2_PER_MM2, HardwareSpace, grid_point, infeasible_budget_message,
                                            points_hardware)
