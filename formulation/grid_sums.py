@@ -27,15 +27,19 @@ import os
 import sys
 import tracemalloc
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import fields, replace
-from functools import partial, reduce
+from functools import partial
 from typing import Callable
 
 import numpy as np
 
+from deepopt_mip.formulation.allocator import keep_freed_memory
 from deepopt_mip.formulation.costmodel.common import ArrayHardware
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, branch_energy_delay
+from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.formulation.memory import check_memory
 from deepopt_mip.formulation.metrics import check_metric, metric_value
 from deepopt_mip.formulation.networks import Network
 from deepopt_mip.formulation.spaces import HardwareSpace, grid_chunks, grid_shape
@@ -83,33 +87,53 @@ def _pairs_last(hw: ArrayHardware) -> ArrayHardware:
 
 def layer_terms(layer, count: int, hw: ArrayHardware, tech: Technology, metric: str, separable: bool,
                 shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """One distinct layer's contribution to the sums (see the module docstring), each times ``count``."""
+    """One distinct layer's contribution to the sums (see the module docstring), each times ``count``.
+
+    Every operation writes into arrays allocated once per layer (``out=``,
+    ``np.copyto(..., where=)``) rather than into a new temporary per step;
+    the operations and their order are those of the plain expressions, so
+    the numbers are the same bit for bit.
+    """
     costs = branch_energy_delay(layer, hw, tech)
     if separable:
         # the minimum over the branches, taken in their order (as np.min over a stack of them would)
-        best = reduce(np.minimum, (metric_value(*costs[x], metric) for x in BRANCHES))
-        return (count * np.broadcast_to(best, shape),)
-    # Per branch: energy and delay where both are finite (else inf), and the per-layer metric there.
+        best = None
+        for x in BRANCHES:
+            value = metric_value(*costs[x], metric)
+            if best is None:
+                best = np.array(np.broadcast_to(value, shape))
+            else:
+                np.minimum(best, value, out=best)
+        return (np.multiply(best, count, out=best),)
+    # Per branch: energy and delay where both are finite (else inf), and the per-layer metric there
+    # (E^a D^b of two infs is inf, as the metric of an unusable branch must be: a, b >= 1 here).
     e_use, d_use, per_layer = [], [], []
     for x in BRANCHES:
         energy, delay = (np.broadcast_to(v, shape) for v in costs[x])
         ok = usable(energy, delay)
         e_use.append(np.where(ok, energy, np.inf))
         d_use.append(np.where(ok, delay, np.inf))
-        per_layer.append(np.where(ok, metric_value(energy, delay, metric), np.inf))
-    # For each key, the first branch with the least key (np.argmin's choice; the keys hold no NaN),
-    # found branch by branch instead of on stacked arrays.
-    least, picked = [], []
-    for keys in (e_use, d_use, per_layer):
-        best, pick_e, pick_d = keys[0], e_use[0], d_use[0]
+        per_layer.append(metric_value(e_use[-1], d_use[-1], metric))
+    better = np.empty(shape, dtype=bool)
+
+    def first_least(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Energy and delay of the first branch with the least key (np.argmin's choice; the keys hold no
+        NaN), found branch by branch instead of on stacked arrays."""
+        pick_e, pick_d = e_use[0].copy(), d_use[0].copy()
+        best = pick_e if keys is e_use else pick_d if keys is d_use else keys[0].copy()
         for key, energy, delay in zip(keys[1:], e_use[1:], d_use[1:]):
-            better = key < best
-            best = np.where(better, key, best)
-            pick_e = np.where(better, energy, pick_e)
-            pick_d = np.where(better, delay, pick_d)
-        least.append(best)
-        picked += [pick_e, pick_d]
-    return tuple(count * v for v in least[:2] + picked)
+            np.less(key, best, out=better)
+            if best is not pick_e and best is not pick_d:
+                np.copyto(best, key, where=better)
+            np.copyto(pick_e, energy, where=better)
+            np.copyto(pick_d, delay, where=better)
+        return pick_e, pick_d
+
+    least_e, least_d, by_metric = first_least(e_use), first_least(d_use), first_least(per_layer)
+    for v in least_e + least_d + by_metric:
+        np.multiply(v, count, out=v)
+    # the least energy is the energy of the least-energy branch, and likewise for the delay
+    return (least_e[0], least_d[1]) + least_e + least_d + by_metric
 
 
 def chunk_sums(hardware: ArrayHardware, layers: list[tuple[object, int]], tech: Technology, metric: str,
@@ -125,10 +149,44 @@ def chunk_sums(hardware: ArrayHardware, layers: list[tuple[object, int]], tech: 
     return [np.moveaxis(s, -1, 0) for s in sums]
 
 
+def sums_bounds(sums: list[np.ndarray], valid: np.ndarray, metric: str, separable: bool):
+    """(lower, upper) bounds of each point's objective from its sums, ``inf`` outside ``valid``.
+
+    Separable: both are the exact objective. Otherwise ``lower`` is the
+    metric of the ideal corner and ``upper`` the best metric of the three
+    feasible schedules summed.
+    """
+    if separable:
+        exact = np.where(valid, sums[0], np.inf)
+        return exact, exact
+    e_min, d_min, *schedule_sums = sums
+    with np.errstate(invalid="ignore"):
+        lower = np.where(valid, metric_value(e_min, d_min, metric), np.inf)
+        upper = np.min([metric_value(e, d, metric) for e, d in zip(schedule_sums[::2], schedule_sums[1::2])],
+                       axis=0)
+    return lower, np.where(valid, upper, np.inf)
+
+
+MATERIALISED_BYTES_PER_POINT = 8
+"""Bytes per grid point of each array :func:`grid_sums` returns (float64; the valid mask takes 1)."""
+
+
+def grid_sums_memory_bytes(shape: tuple[int, ...], separable: bool, chunk_points: int, workers: int) -> int:
+    """Estimated peak memory of :func:`grid_sums`: its arrays of the whole grid (the sums, the area and
+    the mask), twice over for the caller's derived arrays, plus the workers' chunks of ``chunk_points``."""
+    from deepopt_mip.formulation.grid_stream import stream_memory_bytes
+
+    arrays = (1 if separable else 8) + 1
+    return 2 * int(np.prod(shape)) * (arrays * MATERIALISED_BYTES_PER_POINT + 1) \
+        + stream_memory_bytes(chunk_points, workers)
+
+
 def _start_worker() -> None:
     """A forked worker keeps no allocation trace: tracemalloc, if the parent runs it, would only slow it down
-    (the child's trace is never read; the parent's peak does not include it)."""
+    (the child's trace is never read; the parent's peak does not include it); and it keeps freed memory for
+    reuse (:func:`~deepopt_mip.formulation.allocator.keep_freed_memory`)."""
     tracemalloc.stop()
+    keep_freed_memory()
 
 
 def worker_count(workers: int | None, points: int) -> int:
@@ -158,33 +216,48 @@ def grid_sums(network: Network, space: HardwareSpace, tech: Technology, metric: 
     :data:`PARALLEL_MIN_POINTS` points or more) the chunks are evaluated by
     that many processes. The result is the same bit for bit whatever the
     chunks and the number of workers.
+
+    This pass holds arrays of the whole grid cube (over-budget points
+    included): before it starts, its memory (:func:`grid_sums_memory_bytes`)
+    is checked against what the machine has, and a grid too large is refused
+    in one line. The single-network enumeration streams over the in-budget
+    points instead (:mod:`~deepopt_mip.formulation.grid_stream`).
     """
     shape = grid_shape(space)
-    sums = [np.full(shape, np.inf) for _ in range(1 if separable else 8)]
-    area = np.zeros(shape)
-    valid = np.zeros(shape, dtype=bool)
-    layers = distinct_layers(network)
     total = int(np.prod(shape))
     workers = worker_count(workers, total)
     pairs, per_pair = shape[0], int(np.prod(shape[1:]))
     pairs_per_chunk = max(1, min(max_points // max(per_pair, 1), -(-pairs // workers)))
+    # a chunk holds whole pairs: one pair's SRAM cube may exceed max_points
+    check_memory(grid_sums_memory_bytes(shape, separable, pairs_per_chunk * per_pair, workers),
+                 f"the full grid of space {space.name!r} ({total:,} points)")
+    sums = [np.full(shape, np.inf) for _ in range(1 if separable else 8)]
+    area = np.zeros(shape)
+    valid = np.zeros(shape, dtype=bool)
+    layers = distinct_layers(network)
     chunks = list(grid_chunks(space, pairs_per_chunk * per_pair))
     work = partial(chunk_sums, layers=layers, tech=tech, metric=metric, separable=separable)
     done = 0
-    with ExitStack() as stack:
-        if workers > 1 and len(chunks) > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(
-                max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
-                initializer=_start_worker))
-            results = pool.map(work, [chunk.hardware for chunk in chunks])
-        else:
-            results = (work(chunk.hardware) for chunk in chunks)
-        for chunk, chunk_result in zip(chunks, results):
-            for total_sum, part in zip(sums, chunk_result):
-                total_sum[chunk.pairs] = np.where(chunk.valid, part, np.inf)
-            area[chunk.pairs] = chunk.area_um2
-            valid[chunk.pairs] = chunk.valid
-            done += chunk.valid.size
-            if progress:
-                progress(done, total)
+    try:
+        with ExitStack() as stack:
+            if workers > 1 and len(chunks) > 1:
+                pool = stack.enter_context(ProcessPoolExecutor(
+                    max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
+                    initializer=_start_worker))
+                results = pool.map(work, [chunk.hardware for chunk in chunks])
+            else:
+                results = (work(chunk.hardware) for chunk in chunks)
+            for chunk, chunk_result in zip(chunks, results):
+                for total_sum, part in zip(sums, chunk_result):
+                    total_sum[chunk.pairs] = np.where(chunk.valid, part, np.inf)
+                area[chunk.pairs] = chunk.area_um2
+                valid[chunk.pairs] = chunk.valid
+                done += chunk.valid.size
+                if progress:
+                    progress(done, total)
+    except BrokenProcessPool:
+        raise InputError(f"a worker process of the grid pass over space {space.name!r} died (out of memory?): "
+                         f"use fewer --workers") from None
+    except MemoryError:
+        raise InputError(f"out of memory in the grid pass over space {space.name!r}") from None
     return sums, area, valid

@@ -27,7 +27,8 @@ def print_solution(sol: Solution) -> None:
     print(f"objective {sol.objective:.6g}   E = {sol.energy_j * 1e3:.5g} mJ, D = {sol.delay_cycles:,.0f} cycles")
     print(f"solver    {sol.solver}: {sol.status}, {sol.points:,} points, {sol.wall_s:.2f} s"
           + (f" (build {sol.build_s:.2f} s, solve {sol.solve_s:.2f} s), gap {sol.gap:.2e}"
-             if sol.solver != "enumerate" else ""))
+             if sol.solver != "enumerate" else
+             f", {sol.points_evaluated:,} grid points evaluated" if sol.points_evaluated else ""))
     if sol.networks:
         print(f"networks  {len(sol.networks)}" + (f", at most {sol.max_branches} distinct branches"
                                                    if sol.max_branches else ""))

@@ -56,6 +56,8 @@ def add_problem_args(parser, metric: bool = True) -> None:
     parser.add_argument("--space", default="deepopt-16mm2", help="built-in space name or YAML file (default deepopt-16mm2)")
     parser.add_argument("--area-mm2", type=float, default=None, help="override the space's area budget (mm^2)")
     parser.add_argument("--tech", default=None, help=TECH_HELP)
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="processes evaluating the grid (default: one per CPU for large grids)")
     if metric:
         parser.add_argument("--metric", default="edp", help=f"one of {', '.join(METRIC_EXPONENTS)} (default edp)")
         parser.add_argument("--aggregate", default="network",
@@ -77,6 +79,13 @@ def mip_options(args):
                           mip_gap=DEFAULT_MIP_GAP if args.mip_gap is None else args.mip_gap, threads=args.threads)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+
+
+def check_workers(workers: int | None) -> int | None:
+    """--workers: a positive number of processes, or None for the default."""
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    return workers
 
 
 def load_space_and_tech(args):
@@ -301,7 +310,8 @@ def run_allocate(args) -> int:
     verb = "enumerating" if args.solver == "enumerate" else "building the MIP over"
     progress = ProgressLine(f"{verb} {problem.space.name}", quiet=args.quiet)
     try:
-        solution = solve(problem, args.solver, options, top_k=args.top_k, progress=progress)
+        solution = solve(problem, args.solver, options, top_k=args.top_k, progress=progress,
+                         workers=check_workers(args.workers))
     finally:
         progress.close()
     write_outputs(solution, args.out, args.json, problem, package_version(), options)
@@ -318,7 +328,7 @@ def run_compare(args) -> int:
     check_outputs(args, files=("json",))
     from deepopt_mip.scripts.compare_cmd import run
     options = mip_options(args)
-    return run(load_study_problem(args), options, args.json, args.quiet)
+    return run(load_study_problem(args), options, args.json, args.quiet, check_workers(args.workers))
 
 
 def run_pareto(args) -> int:
@@ -340,7 +350,7 @@ def run_pareto(args) -> int:
         from deepopt_mip.scripts.pareto_cmd import run_study
         return run_study(problem, options, points, args.out, args.quiet, package_version())
     return run(problem.networks[0].network, problem.space, problem.tech, options, points, args.out, args.quiet,
-               package_version())
+               package_version(), check_workers(args.workers))
 
 
 def run_reproduce(args) -> int:
@@ -384,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 0
+        if args.command in ("allocate", "compare", "pareto", "reproduce"):
+            from deepopt_mip.formulation.allocator import keep_freed_memory
+            keep_freed_memory()  # grid passes run in this process too (small grids, --workers 1)
         return COMMANDS[args.command](args)
     except InputError as exc:
         print(f"deepopt-mip: error: {exc}", file=sys.stderr)

@@ -22,12 +22,13 @@ def _row(name, sol, wall_s):
             f"{sol.build_s:>9.2f}{sol.solve_s:>9.2f}{wall_s:>9.2f}  {sol.status}")
 
 
-def run(problem, options, json_path, quiet) -> int:
+def run(problem, options, json_path, quiet, workers=None) -> int:
     space = problem.space
     mip_progress = ProgressLine(f"MIP over {space.name}", quiet=quiet)
     enum_progress = ProgressLine(f"enumerating {space.name}", quiet=quiet)
     try:
-        result = compare(problem, options, mip_progress=mip_progress, enumerate_progress=enum_progress)
+        result = compare(problem, options, mip_progress=mip_progress, enumerate_progress=enum_progress,
+                         workers=workers)
     finally:
         mip_progress.close()
         enum_progress.close()

@@ -141,7 +141,7 @@ def plot_frontier(path: Path, frame: pd.DataFrame, best, fixed_name: str, fixed,
         plt.close(fig)
 
 
-def run(network, space, tech, options, max_points, out_dir, quiet, version) -> int:
+def run(network, space, tech, options, max_points, out_dir, quiet, version, workers=None) -> int:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out_dir}: exists and is not a directory")
@@ -156,7 +156,8 @@ def run(network, space, tech, options, max_points, out_dir, quiet, version) -> i
             print(f"\rfrontier: {len(found)} points", end="", file=sys.stderr, flush=True)
 
     try:
-        points, built, solve_s = mip_frontier(network, space, tech, options, progress, max_points=max_points,
+        points, built, solve_s = mip_frontier(network, space, tech, options, progress, workers=workers,
+                                              max_points=max_points,
                                               on_point=on_point)
     finally:
         progress.close()

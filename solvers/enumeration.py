@@ -1,11 +1,13 @@
 """Exhaustive enumeration of a hardware space, vectorised over the grid.
 
 Every point of the space's grid (J/K pairs x filter x ifmap x psum SRAM sizes)
-is evaluated with the cost model, in chunks so memory stays bounded (split
-over worker processes for large grids); layers of identical shape are
-evaluated once and weighted by their count. Every point is computed on its
-own and its layers are summed in the network's order, so the numbers do not
-depend on the chunks or the workers.
+within the area budget is evaluated with the cost model, block by block
+(:mod:`~deepopt_mip.formulation.grid_stream`: blocks of at most
+``max_points`` points, split over worker processes for large grids, and
+only the candidates for the answer kept, so memory does not grow with the
+grid); layers of identical shape are evaluated once and weighted by their
+count. Every point is computed on its own and its layers are summed in the
+network's order, so the numbers do not depend on the blocks or the workers.
 
 * Separable objectives (``layer-sum``, and ``network`` energy or delay): the
   optimum schedule of a point is the per-layer best branch, so one pass gives
@@ -27,15 +29,15 @@ area first, then grid order (J, K, filter, ifmap, psum).
 from __future__ import annotations
 
 import time
-from functools import partial
 
 import numpy as np
 
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.costmodel.network_cost import cost_tables
 from deepopt_mip.formulation.errors import InputError
-from deepopt_mip.formulation.grid_sums import Progress, grid_sums, is_separable
-from deepopt_mip.formulation.metrics import check_aggregate, check_metric, metric_value
+from deepopt_mip.formulation.grid_stream import Candidates, stream_candidates
+from deepopt_mip.formulation.grid_sums import Progress, grid_sums, is_separable, sums_bounds
+from deepopt_mip.formulation.metrics import check_aggregate, check_metric
 from deepopt_mip.formulation.networks import Network
 from deepopt_mip.formulation.spaces import (UM2_PER_MM2, HardwareSpace, grid_point, infeasible_budget_message,
                                            points_hardware)
@@ -48,7 +50,7 @@ from deepopt_mip.solvers.solution import RankedPoint, Solution
 
 def grid_bounds(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
                 progress: Progress | None = None, max_points: int = 300_000, workers: int | None = None):
-    """One pass over the grid (:func:`~deepopt_mip.formulation.grid_sums.grid_sums`).
+    """One pass over the whole grid (:func:`~deepopt_mip.formulation.grid_sums.grid_sums`).
 
     Returns (lower, upper, area_um2, valid), each of the grid's shape. For
     separable objectives ``lower`` is the exact objective and ``upper`` is it
@@ -58,14 +60,8 @@ def grid_bounds(network: Network, space: HardwareSpace, tech: Technology, metric
     check_metric(metric)
     separable = is_separable(metric, aggregate)
     sums, area, valid = grid_sums(network, space, tech, metric, separable, progress, max_points, workers)
-    if separable:
-        return sums[0], sums[0], area, valid
-    e_min, d_min, *schedule_sums = sums
-    with np.errstate(invalid="ignore"):
-        lower = np.where(valid, metric_value(e_min, d_min, metric), np.inf)
-        upper = np.min([metric_value(e, d, metric) for e, d in zip(schedule_sums[::2], schedule_sums[1::2])],
-                       axis=0)
-    return lower, np.where(valid, upper, np.inf), area, valid
+    lower, upper = sums_bounds(sums, valid, metric, separable)
+    return lower, upper, area, valid
 
 
 def _exact_objectives(network: Network, space: HardwareSpace, tech: Technology, metric: str,
@@ -82,11 +78,10 @@ def rank_key(objective: np.ndarray, area: np.ndarray, order: np.ndarray, worst: 
     return np.lexsort((order, area, primary))
 
 
-def _candidate_order(lower: np.ndarray, upper: np.ndarray, valid: np.ndarray, worst: bool):
-    """Points that may be the best (or worst), by their bound, most promising first, and the bounds."""
-    flat_lower, flat_upper = lower.ravel(), upper.ravel()
-    candidates = np.flatnonzero(valid.ravel() & np.isfinite(flat_upper))
-    bound = flat_upper if worst else flat_lower
+def _candidate_order(lower: np.ndarray, upper: np.ndarray, worst: bool):
+    """Candidates that may be the best (or worst), by their bound, most promising first, and the bounds."""
+    candidates = np.flatnonzero(np.isfinite(upper))
+    bound = upper if worst else lower
     order = candidates[np.argsort(-bound[candidates] if worst else bound[candidates], kind="stable")]
     return order, bound
 
@@ -127,47 +122,51 @@ def refine_by_bound(exact_objectives, order, bound, k, worst, exact: dict[int, f
 
 def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
                     top_k: int = 5, progress: Progress | None = None, max_points: int = 300_000,
-                    workers: int | None = None) -> Solution:
-    """The exact optimum of ``metric`` over every point of ``space`` (``workers``: see :func:`grid_bounds`)."""
+                    workers: int | None = None, full_grid: bool = False) -> Solution:
+    """The exact optimum of ``metric`` over every point of ``space``.
+
+    By default the grid pass streams over the points within the area budget
+    (:func:`~deepopt_mip.formulation.grid_stream.stream_candidates`: memory
+    bounded by ``max_points`` per worker, whatever the grid); ``full_grid``
+    evaluates the whole grid cube at once instead (:func:`grid_bounds`: the
+    unpruned reference, memory of the cube). Both give the same solution.
+    """
     check_metric(metric)
     check_aggregate(aggregate)
+    if top_k < 0:
+        raise InputError(f"top_k must be >= 0, got {top_k}")
     start = time.perf_counter()
-    lower, upper, area, valid = grid_bounds(network, space, tech, metric, aggregate, progress, max_points, workers)
-    if not valid.any():
-        raise InputError(infeasible_budget_message(space))
     separable = is_separable(metric, aggregate)
-    flat_area = area.ravel()
-    order = np.arange(flat_area.size)
-    if separable:
-        objective = lower.ravel()
-        finite = np.flatnonzero(np.isfinite(objective))
-        best_first = finite[rank_key(objective[finite], flat_area[finite], order[finite])]
-        worst_first = finite[rank_key(objective[finite], flat_area[finite], order[finite], worst=True)]
-        exact_best = {int(i): float(objective[i]) for i in best_first[:top_k + 1]}
-        exact_worst = {int(worst_first[0]): float(objective[worst_first[0]])} if finite.size else {}
+    if full_grid:
+        lower, upper, area, valid = grid_bounds(network, space, tech, metric, aggregate, progress, max_points,
+                                                workers)
+        flat = np.flatnonzero(valid.ravel())
+        found = Candidates(flat, lower.ravel()[flat], upper.ravel()[flat], area.ravel()[flat])
+        valid_points, evaluated = flat.size, int(valid.size)
     else:
-        best_order, best_bound = _candidate_order(lower, upper, valid, worst=False)
-        worst_order, worst_bound = _candidate_order(lower, upper, valid, worst=True)
-        # The first batches of both searches in one evaluation of the model.
-        first = np.union1d(best_order[:first_batch(top_k + 1)], worst_order[:first_batch(1)])
-        exact = {} if first.size == 0 else dict(
-            zip(map(int, first), map(float, _exact_objectives(network, space, tech, metric, first))))
-        solve = partial(_exact_objectives, network, space, tech, metric)
-        exact_best = refine_by_bound(solve, best_order, best_bound, top_k + 1, False, exact)
-        exact_worst = refine_by_bound(solve, worst_order, worst_bound, 1, True, exact)
+        streamed = stream_candidates(network, space, tech, metric, separable, top_k + 1, progress, max_points,
+                                     workers)
+        found, valid_points, evaluated = streamed.candidates, streamed.valid_points, streamed.evaluated_points
+    if valid_points == 0:
+        raise InputError(infeasible_budget_message(space))
+    exact_best, exact_worst = _search(network, space, tech, metric, separable, found, top_k)
     if not exact_best:
         raise InputError(f"no point of space {space.name!r} can run every layer of {network.name} "
                          f"(every point has a layer with no feasible branch)")
-    ranked = ranked_points(exact_best, flat_area)
-    best_index = ranked[0]
-    hardware = grid_point(space, best_index)
+    ranked = ranked_points(exact_best, found.area_um2)
+    best = ranked[0]
+    hardware = grid_point(space, int(found.index[best]))
     evaluation = evaluate_point(network, hardware, tech, metric, aggregate)
     schedule = evaluation.los
-    worst_index = ranked_points(exact_worst, flat_area, worst=True)[0] if exact_worst else None
+    worst = ranked_points(exact_worst, found.area_um2, worst=True)[0] if exact_worst else None
+
+    def ranked_point(n: int, value: float) -> RankedPoint:
+        return RankedPoint(grid_point(space, int(found.index[n])), value, float(found.area_um2[n]) / UM2_PER_MM2)
+
     wall = time.perf_counter() - start
     return Solution(
         network=network.name, metric=metric, aggregate=aggregate, hardware=hardware,
-        area_mm2=float(flat_area[best_index]) / UM2_PER_MM2, objective=schedule.objective,
+        area_mm2=float(found.area_um2[best]) / UM2_PER_MM2, objective=schedule.objective,
         energy_j=schedule.energy_j, delay_cycles=schedule.delay_cycles,
         layer_names=tuple(layer.name for layer in network.layers),
         branches=tuple(BRANCHES[i] for i in schedule.branch_index),
@@ -175,17 +174,47 @@ def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, me
         layer_delay_cycles=tuple(float(evaluation.tables.delay_cycles[l, i])
                                  for l, i in enumerate(schedule.branch_index)),
         solver="enumerate", status="optimal", wall_s=wall, gap=0.0, best_bound=schedule.objective,
-        solve_s=wall, points=int(valid.sum()),
-        runners_up=tuple(RankedPoint(grid_point(space, i), exact_best[i], float(flat_area[i]) / UM2_PER_MM2)
-                         for i in ranked[1:top_k + 1]),
-        worst=None if worst_index is None else RankedPoint(
-            grid_point(space, worst_index), exact_worst[worst_index], float(flat_area[worst_index]) / UM2_PER_MM2),
+        solve_s=wall, points=int(valid_points), points_evaluated=int(evaluated),
+        runners_up=tuple(ranked_point(n, exact_best[n]) for n in ranked[1:top_k + 1]),
+        worst=None if worst is None else ranked_point(worst, exact_worst[worst]),
     )
 
 
-def ranked_points(exact: dict[int, float], flat_area: np.ndarray, worst: bool = False) -> list[int]:
-    indices = np.array(sorted(exact), dtype=np.int64)
-    values = np.array([exact[i] for i in indices])
+def _search(network: Network, space: HardwareSpace, tech: Technology, metric: str, separable: bool,
+            found: Candidates, top_k: int) -> tuple[dict[int, float], dict[int, float]]:
+    """Exact objectives of the best ``top_k + 1`` candidates and of the worst one, keyed by position in
+    ``found`` (whose points are in grid order, so positions order as grid indices do)."""
+    area = found.area_um2
+    position = np.arange(found.index.size)
+    if separable:
+        objective = found.lower
+        finite = np.flatnonzero(np.isfinite(objective))
+        best_first = finite[rank_key(objective[finite], area[finite], position[finite])]
+        worst_first = finite[rank_key(objective[finite], area[finite], position[finite], worst=True)]
+        exact_best = {int(i): float(objective[i]) for i in best_first[:top_k + 1]}
+        exact_worst = {int(worst_first[0]): float(objective[worst_first[0]])} if finite.size else {}
+        return exact_best, exact_worst
+
+    def solve(positions: np.ndarray) -> np.ndarray:
+        return _exact_objectives(network, space, tech, metric, found.index[positions])
+
+    best_order, best_bound = _candidate_order(found.lower, found.upper, worst=False)
+    worst_order, worst_bound = _candidate_order(found.lower, found.upper, worst=True)
+    # The first batches of both searches in one evaluation of the model.
+    first = np.union1d(best_order[:first_batch(top_k + 1)], worst_order[:first_batch(1)])
+    exact = {} if first.size == 0 else dict(zip(map(int, first), map(float, solve(first))))
+    exact_best = refine_by_bound(solve, best_order, best_bound, top_k + 1, False, exact)
+    exact_worst = refine_by_bound(solve, worst_order, worst_bound, 1, True, exact)
+    return exact_best, exact_worst
+
+
+def ranked_points(exact: dict[int, float], area: np.ndarray, worst: bool = False) -> list[int]:
+    """Positions with a finite exact objective, best (or worst) first; ties: smaller area, then grid order.
+
+    Positions index candidates in grid order, so grid order is position order.
+    """
+    positions = np.array(sorted(exact), dtype=np.int64)
+    values = np.array([exact[i] for i in positions])
     finite = np.isfinite(values)
-    indices, values = indices[finite], values[finite]
-    return [int(i) for i in indices[rank_key(values, flat_area[indices], indices, worst)]]
+    positions, values = positions[finite], values[finite]
+    return [int(i) for i in positions[rank_key(values, area[positions], positions, worst)]]

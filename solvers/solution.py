@@ -105,6 +105,7 @@ class Solution:
     build_s: float = 0.0
     solve_s: float = 0.0
     points: int = 0
+    points_evaluated: int = 0  # enumeration: grid points whose cost the grid pass evaluated
     runners_up: tuple[RankedPoint, ...] = field(default=())
     worst: RankedPoint | None = None
     networks: tuple[NetworkResult, ...] = field(default=())
