@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scalesim", metavar="DIR", help="write SCALE-Sim config and topology files for this point")
     ev.add_argument("--plot", metavar="FILE", help="per-layer energy breakdown of the LOS schedule as PNG (needs matplotlib)")
     ev.add_argument("--quiet", action="store_true", help="print nothing (with --json/--csv)")
+    ev.add_argument("--fusion", action="store_true",
+                    help="also the best inter-layer fusion on this point (docs/model.md section 11)")
 
     al = sub.add_parser("allocate", help="optimal hardware point of a space and its per-layer schedule")
     add_problem_args(al)
@@ -257,7 +259,7 @@ def run_evaluate(args) -> int:
         tech.sram_energy_j_per_bit(size)
     network = load_network_cli(args.network, args.batch, args.quiet)
     return evaluate_cmd.run(network, hardware, tech, args.metric, args.aggregate, args.json, args.csv, args.quiet,
-                            scalesim_dir=args.scalesim, plot_path=args.plot)
+                            scalesim_dir=args.scalesim, plot_path=args.plot, fusion=args.fusion)
 
 
 def run_allocate(args) -> int:
