@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--out", metavar="DIR", help="write solution.json/.yaml, layers.csv and manifest.yaml")
     al.add_argument("--scalesim", metavar="DIR", help="write SCALE-Sim config and topology files for the optimum")
     al.add_argument("--quiet", action="store_true", help="no progress and no table")
+    al.add_argument("--fusion", action="store_true",
+                    help="layers may hand their outputs over in the ifmap SRAM (docs/model.md section 11)")
 
     co = sub.add_parser("compare", help="solve one allocation by MIP and by enumeration; exit 0 only if they agree")
     add_problem_args(co)
@@ -271,6 +273,14 @@ def run_allocate(args) -> int:
         raise InputError(f"unknown solver {args.solver!r}: choose enumerate or mip")
     if args.top_k < 0:
         raise InputError(f"--top-k must be >= 0, got {args.top_k}")
+    if args.fusion:
+        from deepopt_mip.scripts import fusion_allocate_cmd
+        from deepopt_mip.scripts.progress import ProgressLine
+        fusion_allocate_cmd.check_args(args)
+        tech, space, network = load_problem(args)
+        return fusion_allocate_cmd.run(network, space, tech, args.metric, args.aggregate, args.top_k, args.json,
+                                       args.out, args.quiet, ProgressLine(f"enumerating {space.name} with fusion",
+                                                                          quiet=args.quiet))
     options = mip_options(args) if args.solver == "mip" else None
     problem = load_study_problem(args)
     if args.scalesim and len(problem.networks) > 1:

@@ -29,7 +29,6 @@ rounding) it is returned, so fusion never makes a point worse.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from itertools import combinations
 
 import numpy as np
 
@@ -37,6 +36,7 @@ from deepopt_mip.formulation.costmodel.fusion import (FusionGraph, counts_beside
                                                       resident_capacity_bits)
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES, BranchCost
 from deepopt_mip.formulation.costmodel.network_cost import cost_tables
+from deepopt_mip.formulation.fusion_grid import decisions as fusion_decisions
 from deepopt_mip.formulation.hardware import HardwarePoint
 from deepopt_mip.formulation.metrics import check_aggregate, check_metric, metric_value
 from deepopt_mip.solvers.schedule import aggregate_objective, best_schedule
@@ -174,15 +174,6 @@ def best_for_fusion_set(graph: FusionGraph, costs: FusionCosts, fused, metric: s
     return fusion_schedule(graph, costs, fused, schedule.branch_index, metric, aggregate)
 
 
-def _decisions(graph: FusionGraph) -> list[list[frozenset[int]]]:
-    """Per layer l, every subset of the consumers decided at l (those whose first producer is l)."""
-    out = []
-    for l in range(len(graph)):
-        decided = [m for m in range(len(graph)) if graph.fusable[m] and graph.first_producer[m] == l]
-        out.append([frozenset(c) for k in range(len(decided) + 1) for c in combinations(decided, k)])
-    return out
-
-
 def _prune(energy, delay, key, state, separable: bool) -> np.ndarray:
     """Indices of the candidates kept: per state the least key (separable) or the (E, D) frontier."""
     if separable:
@@ -213,7 +204,7 @@ def best_fusion(network, hardware: HardwarePoint, tech, metric: str, aggregate: 
     costs = costs or FusionCosts(network, hardware, tech)
     cap = float(resident_capacity_bits(costs.hw))
     bits_o = float(costs.hw.bits_ofmap)
-    decisions = _decisions(graph)
+    decisions = fusion_decisions(graph)
     states = [frozenset()]
     cur_e, cur_d, cur_k, cur_s = np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1, dtype=np.int64)
     history = []
