@@ -80,7 +80,7 @@ def transitions(graph: FusionGraph, bits_ofmap: float, max_reserved_bits: float)
     return out
 
 
-def _layer_keys(layer, hw, tech, reserved: float, fused_in: bool, fused_out: bool, metric: str,
+def layer_keys(layer, hw, tech, reserved: float, fused_in: bool, fused_out: bool, metric: str,
                 separable: bool) -> list[np.ndarray]:
     """min over branches of the key(s) of ``layer`` beside ``reserved`` bits (``inf`` where it does not fit)."""
     with quiet:
@@ -112,7 +112,7 @@ def chunk_values(network, graph: FusionGraph, moves, hw, tech: Technology, metri
                 continue
             key = (keys[l], t.reserved_bits, t.fused_in, t.fused_out)
             if key not in cache:
-                cache[key] = _layer_keys(network.layers[l], hw, tech, t.reserved_bits, t.fused_in, t.fused_out,
+                cache[key] = layer_keys(network.layers[l], hw, tech, t.reserved_bits, t.fused_in, t.fused_out,
                                          metric, separable)
             cand = [v + np.broadcast_to(c, shape) for v, c in zip(values[t.source], cache[key])]
             new[t.target] = cand if t.target not in new else [np.minimum(a, b) for a, b in zip(new[t.target], cand)]

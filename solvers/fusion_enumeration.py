@@ -16,8 +16,6 @@ grid order.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-
 import numpy as np
 
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
@@ -27,18 +25,8 @@ from deepopt_mip.formulation.grid_sums import Progress, is_separable
 from deepopt_mip.formulation.metrics import check_aggregate, check_metric
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, HardwareSpace, grid_point, infeasible_budget_message
 from deepopt_mip.solvers.enumeration import rank_key, ranked_points, refine_by_bound
-from deepopt_mip.solvers.fusion_schedule import FusionSchedule, best_fusion, unfused_schedule
+from deepopt_mip.solvers.fusion_schedule import FusionAllocation, FusionSchedule, best_fusion, unfused_schedule
 from deepopt_mip.solvers.solution import RankedPoint, Solution
-
-
-@dataclass(frozen=True)
-class FusionAllocation:
-    """The fused optimum (``solution``, its ``fused`` schedule) and the best unfused schedule of the same
-    hardware (``unfused``)."""
-
-    solution: Solution
-    fused: FusionSchedule
-    unfused: FusionSchedule
 
 
 def enumerate_fusion(network, space: HardwareSpace, tech, metric: str, aggregate: str, top_k: int = 5,

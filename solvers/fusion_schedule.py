@@ -81,6 +81,16 @@ class FusionSchedule:
         return bool(np.isfinite(self.objective))
 
 
+@dataclass(frozen=True)
+class FusionAllocation:
+    """An allocation with fusion: the optimum (``solution``, its ``fused`` schedule) and the best unfused
+    schedule of the same hardware (``unfused``)."""
+
+    solution: object
+    fused: FusionSchedule
+    unfused: FusionSchedule
+
+
 class FusionCosts:
     """Cached layer costs on one hardware point: per (layer, R_l, fused in, fused out) every branch.
 
