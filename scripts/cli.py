@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write both solutions and the agreement as JSON (no timings, so the file is byte-identical "
                          "across runs; the printed table has them)")
     co.add_argument("--quiet", action="store_true", help="print nothing: the exit status says whether they agree")
+    co.add_argument("--fusion", action="store_true",
+                    help="with inter-layer fusion (one network; energy, delay or layer-sum metrics)")
 
     pa = sub.add_parser("pareto", help="the exact energy-delay frontier of a space by epsilon-constraint MIPs")
     add_problem_args(pa, metric=False)
@@ -278,9 +280,10 @@ def run_allocate(args) -> int:
         from deepopt_mip.scripts.progress import ProgressLine
         fusion_allocate_cmd.check_args(args)
         tech, space, network = load_problem(args)
-        return fusion_allocate_cmd.run(network, space, tech, args.metric, args.aggregate, args.top_k, args.json,
-                                       args.out, args.quiet, ProgressLine(f"enumerating {space.name} with fusion",
-                                                                          quiet=args.quiet))
+        options = mip_options(args) if args.solver == "mip" else None
+        return fusion_allocate_cmd.run(network, space, tech, args.metric, args.aggregate, args.solver, args.top_k,
+                                       options, args.json, args.out, args.quiet,
+                                       ProgressLine(f"{args.solver} over {space.name} with fusion", quiet=args.quiet))
     options = mip_options(args) if args.solver == "mip" else None
     problem = load_study_problem(args)
     if args.scalesim and len(problem.networks) > 1:
@@ -304,6 +307,13 @@ def run_allocate(args) -> int:
 
 def run_compare(args) -> int:
     check_outputs(args, files=("json",))
+    if args.fusion:
+        from deepopt_mip.scripts import fusion_allocate_cmd
+        args.solver = "mip"
+        fusion_allocate_cmd.check_args(args)
+        tech, space, network = load_problem(args)
+        return fusion_allocate_cmd.run_compare(network, space, tech, args.metric, args.aggregate, mip_options(args),
+                                               args.json, args.quiet)
     from deepopt_mip.scripts.compare_cmd import run
     options = mip_options(args)
     return run(load_study_problem(args), options, args.json, args.quiet)
