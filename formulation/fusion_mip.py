@@ -1,4 +1,4 @@
-"""The MIP of the hardware allocation with fusion, for separable objectives (docs/mip.md section 8).
+"""The MIP of the hardware allocation with fusion, for separable objectives (docs/mip.md section 9).
 
 Variables and constraints (B_v in kbit, R_k likewise; n ranges over the
 offered points, k over layer l's *modes*, the distinct (R_l, fused in,

@@ -1,4 +1,4 @@
-"""The hardware allocation with fusion by MIP (separable objectives; docs/mip.md section 8).
+"""The hardware allocation with fusion by MIP (separable objectives; docs/mip.md section 9).
 
 Offered points: the :data:`OFFERED` valid points with the least fused
 optimum in the grid pass of :mod:`~deepopt_mip.formulation.fusion_grid`
