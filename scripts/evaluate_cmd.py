@@ -127,7 +127,7 @@ def run(network, hardware, tech, metric: str, aggregate: str, json_path=None, cs
             print(f"\nBest fusion and branches ({metric}, {aggregate}):")
             print(fusion_output.fusion_table(network, fused, unfused))
             print()
-            print(fusion_output.fusion_summary(metric, hardware, fused, unfused))
+            print(fusion_output.fusion_summary(metric, hardware, fused, unfused, aggregate))
     if json_path:
         data = payload(ev, evals)
         if fusion:

@@ -57,7 +57,8 @@ def run(network, space, tech, metric: str, aggregate: str, solver: str, top_k: i
         print("\nFusion at the optimum:")
         print(fusion_table(network, allocation.fused, allocation.unfused))
         print()
-        print(fusion_summary(metric, allocation.solution.hardware, allocation.fused, allocation.unfused))
+        print(fusion_summary(metric, allocation.solution.hardware, allocation.fused, allocation.unfused,
+                             aggregate))
     return 0
 
 

@@ -44,16 +44,17 @@ def fusion_table(network, fused, unfused) -> str:
     return "\n".join(lines)
 
 
-def fusion_summary(metric: str, hardware, fused, unfused) -> str:
+def fusion_summary(metric: str, hardware, fused, unfused, aggregate: str = "network") -> str:
     """Totals with and without fusion on the same hardware, and what fusion saves."""
     rows = [("DRAM traffic [Mbit]", unfused.dram_bits(hardware) / 1e6, fused.dram_bits(hardware) / 1e6),
             ("energy [mJ]", unfused.energy_j * 1e3, fused.energy_j * 1e3),
             ("delay [cycles]", unfused.delay_cycles, fused.delay_cycles),
-            (METRIC_LABELS[metric], unfused.objective, fused.objective)]
+            (METRIC_LABELS[metric] + (" (layer-sum)" if aggregate == "layer-sum" else ""), unfused.objective,
+             fused.objective)]
     lines = [f"fusion: {len(fused.fused_edges)} of the graph's edges fused "
              f"({len(fused.fused)} layers read their input on chip)",
-             f"{'':<22} {'unfused':>14} {'fused':>14} {'saved':>9}"]
-    lines += [f"{name:<22} {_fmt(u, 8):>14} {_fmt(f, 8):>14} {_saved_pct(u, f):>9}" for name, u, f in rows]
+             f"{'':<30} {'unfused':>14} {'fused':>14} {'saved':>9}"]
+    lines += [f"{name:<30} {_fmt(u, 8):>14} {_fmt(f, 8):>14} {_saved_pct(u, f):>9}" for name, u, f in rows]
     return "\n".join(lines)
 
 
