@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scalesim", metavar="DIR", help="write SCALE-Sim config and topology files for this point")
     ev.add_argument("--plot", metavar="FILE", help="per-layer energy breakdown of the LOS schedule as PNG (needs matplotlib)")
     ev.add_argument("--quiet", action="store_true", help="print nothing (with --json/--csv)")
+    ev.add_argument("--fusion", action="store_true",
+                    help="also the best inter-layer fusion on this point (docs/model.md section 11)")
 
     al = sub.add_parser("allocate", help="optimal hardware point of a space and its per-layer schedule")
     add_problem_args(al)
@@ -160,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--out", metavar="DIR", help="write solution.json/.yaml, layers.csv and manifest.yaml")
     al.add_argument("--scalesim", metavar="DIR", help="write SCALE-Sim config and topology files for the optimum")
     al.add_argument("--quiet", action="store_true", help="no progress and no table")
+    al.add_argument("--fusion", action="store_true",
+                    help="layers may hand their outputs over in the ifmap SRAM (docs/model.md section 11)")
 
     co = sub.add_parser("compare", help="solve one allocation by MIP and by enumeration; exit 0 only if they agree")
     add_problem_args(co)
@@ -169,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write both solutions and the agreement as JSON (no timings, so the file is byte-identical "
                          "across runs; the printed table has them)")
     co.add_argument("--quiet", action="store_true", help="print nothing: the exit status says whether they agree")
+    co.add_argument("--fusion", action="store_true",
+                    help="with inter-layer fusion (one network; energy, delay or layer-sum metrics)")
 
     pa = sub.add_parser("pareto", help="the exact energy-delay frontier of a space by epsilon-constraint MIPs")
     add_problem_args(pa, metric=False)
@@ -290,7 +296,8 @@ def run_evaluate(args) -> int:
         tech.sram_energy_j_per_bit(size)
     network = load_network_cli(args.network, args.batch, args.quiet)
     return evaluate_cmd.run(network, hardware, tech, args.metric, args.aggregate, args.json, args.csv, args.quiet,
-                            scalesim_dir=args.scalesim, plot_path=args.plot, version=package_version())
+                            scalesim_dir=args.scalesim, plot_path=args.plot, version=package_version(),
+                            fusion=args.fusion)
 
 
 def run_allocate(args) -> int:
@@ -302,6 +309,16 @@ def run_allocate(args) -> int:
         raise InputError(f"unknown solver {args.solver!r}: choose enumerate or mip")
     if args.top_k < 0:
         raise InputError(f"--top-k must be >= 0, got {args.top_k}")
+    if args.fusion:
+        from deepopt_mip.scripts import fusion_allocate_cmd
+        from deepopt_mip.scripts.progress import ProgressLine
+        refuse_study_options_with_fusion(args)
+        fusion_allocate_cmd.check_args(args)
+        tech, space, network = load_problem(args)
+        options = mip_options(args) if args.solver == "mip" else None
+        return fusion_allocate_cmd.run(network, space, tech, args.metric, args.aggregate, args.solver, args.top_k,
+                                       options, args.json, args.out, args.quiet,
+                                       ProgressLine(f"{args.solver} over {space.name} with fusion", quiet=args.quiet))
     options = mip_options(args) if args.solver == "mip" else None
     problem = load_study_problem(args)
     if args.scalesim and len(problem.networks) > 1:
@@ -324,8 +341,26 @@ def run_allocate(args) -> int:
     return 0
 
 
+def refuse_study_options_with_fusion(args) -> None:
+    """--fusion solves one network without weights, caps or a branch limit: refuse them rather than drop them."""
+    from deepopt_mip.scripts.study_args import STUDY_FLAGS
+    given = [f"--{flag.replace('_', '-')}" for flag in STUDY_FLAGS if getattr(args, flag)]
+    if args.study:
+        given.append("--study")
+    if given:
+        raise InputError(f"--fusion takes one network without study options: drop {', '.join(given)}")
+
+
 def run_compare(args) -> int:
     check_outputs(args, files=("json",))
+    if args.fusion:
+        from deepopt_mip.scripts import fusion_allocate_cmd
+        args.solver = "mip"
+        refuse_study_options_with_fusion(args)
+        fusion_allocate_cmd.check_args(args)
+        tech, space, network = load_problem(args)
+        return fusion_allocate_cmd.run_compare(network, space, tech, args.metric, args.aggregate, mip_options(args),
+                                               args.json, args.quiet)
     from deepopt_mip.scripts.compare_cmd import run
     options = mip_options(args)
     return run(load_study_problem(args), options, args.json, args.quiet, check_workers(args.workers))

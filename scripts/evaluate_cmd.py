@@ -111,10 +111,16 @@ def branch_frame(ev: PointEvaluation) -> pd.DataFrame:
 
 
 def run(network, hardware, tech, metric: str, aggregate: str, json_path=None, csv_path=None, quiet=False,
-        scalesim_dir=None, plot_path=None, version: str = "unknown") -> int:
+        scalesim_dir=None, plot_path=None, version: str = "unknown", fusion=False) -> int:
     tables = cost_tables(network.layers, hardware.arrays(), tech)
     evals = {m: evaluate_point(network, hardware, tech, m, aggregate, tables) for m in METRIC_EXPONENTS}
     ev = evals[metric]
+    if fusion:
+        from deepopt_mip.scripts import fusion_output
+        from deepopt_mip.solvers.fusion_schedule import best_fusion, unfused_schedule
+        fusion_output.require_graph(network)
+        fused = best_fusion(network, hardware, tech, metric, aggregate)
+        unfused = unfused_schedule(network, hardware, tech, metric, aggregate)
     if not quiet:
         print(f"network  {network.name}: {len(network)} layers, {network.macs / 1e9:.3f} GMAC per image")
         print(f"hardware {hardware.label()}")
@@ -122,15 +128,26 @@ def run(network, hardware, tech, metric: str, aggregate: str, json_path=None, cs
         print(layer_table(ev))
         print()
         print(summary_table(evals, metric))
+        if fusion:
+            print(f"\nBest fusion and branches ({metric}, {aggregate}):")
+            print(fusion_output.fusion_table(network, fused, unfused))
+            print()
+            print(fusion_output.fusion_summary(metric, hardware, fused, unfused, aggregate))
     if json_path:
-        write_json(json_path, payload(ev, evals, tech, version))
+        data = payload(ev, evals, tech, version)
+        if fusion:
+            data["fusion"] = fusion_output.fusion_payload(network, hardware, fused, unfused)
+        write_json(json_path, data)
     if csv_path:
         write_csv(csv_path, branch_frame(ev))
     los_branches = [BRANCHES[j] for j in ev.los.branch_index]
     if scalesim_dir:
         from deepopt_mip.scripts.scalesim_export import export_scalesim
         export_scalesim(scalesim_dir, network, hardware, los_branches, tech, tables=tables)
-    if plot_path:
+    if plot_path and fusion:
+        fusion_output.plot_fusion(plot_path, network, hardware, fused,
+                                  title=f"best fusion for {metric} ({aggregate}), technology {tech.name}")
+    elif plot_path:
         from deepopt_mip.scripts.energy_plot import plot_energy_breakdown
         plot_energy_breakdown(plot_path, network, hardware, tables, los_branches,
                               title=f"LOS schedule for {metric} ({aggregate}), technology {tech.name}")

@@ -1,0 +1,94 @@
+"""``deepopt-mip allocate --fusion``: the optimal hardware point when layers may hand over on chip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.scripts.allocate_cmd import print_solution
+from deepopt_mip.scripts.fusion_output import fusion_payload, fusion_summary, fusion_table, require_graph
+from deepopt_mip.scripts.output import write_json
+
+UNSUPPORTED = ("weight", "max_delay", "max_energy", "max_branches", "fix_array", "fix_sram", "study", "scalesim")
+
+
+def check_args(args) -> None:
+    """Refuse what --fusion does not cover (one line, exit status 2), before any work."""
+    if args.solver not in ("enumerate", "mip"):
+        raise InputError(f"unknown solver {args.solver!r}: choose enumerate or mip")
+    if args.network and len(args.network) > 1:
+        raise InputError("allocate --fusion takes one --network (studies of several networks are not covered)")
+    given = [name for name in UNSUPPORTED if getattr(args, name, None) not in (None, False, [], ())]
+    if given:
+        raise InputError("allocate --fusion does not combine with "
+                         + ", ".join("--" + name.replace("_", "-") for name in given))
+
+
+def payload(network, allocation) -> dict:
+    """The solution's JSON (:meth:`Solution.to_dict`) with the ``fusion`` block of the optimum's hardware."""
+    out = allocation.solution.to_dict()
+    out["fusion"] = fusion_payload(network, allocation.solution.hardware, allocation.fused, allocation.unfused)
+    return out
+
+
+def solve(network, space, tech, metric: str, aggregate: str, solver: str, top_k: int, options, progress):
+    """The allocation with fusion by ``solver`` (``enumerate`` or ``mip``)."""
+    require_graph(network)
+    try:
+        if solver == "mip":
+            from deepopt_mip.solvers.fusion_mip import mip_fusion_allocate
+            return mip_fusion_allocate(network, space, tech, metric, aggregate, options, progress)
+        from deepopt_mip.solvers.fusion_enumeration import enumerate_fusion
+        return enumerate_fusion(network, space, tech, metric, aggregate, top_k, progress)
+    finally:
+        progress.close()
+
+
+def run(network, space, tech, metric: str, aggregate: str, solver: str, top_k: int, options, json_path, out_dir,
+        quiet: bool, progress) -> int:
+    allocation = solve(network, space, tech, metric, aggregate, solver, top_k, options, progress)
+    data = payload(network, allocation)
+    if json_path:
+        write_json(json_path, data)
+    if out_dir:
+        write_json(Path(out_dir) / "solution.json", data)
+    if not quiet:
+        print_solution(allocation.solution)
+        print("\nFusion at the optimum:")
+        print(fusion_table(network, allocation.fused, allocation.unfused))
+        print()
+        print(fusion_summary(metric, allocation.solution.hardware, allocation.fused, allocation.unfused,
+                             aggregate))
+    return 0
+
+
+def run_compare(network, space, tech, metric: str, aggregate: str, options, json_path, quiet: bool) -> int:
+    """``compare --fusion``: the allocation with fusion by MIP and by enumeration; 0 if they agree."""
+    from deepopt_mip.scripts.progress import ProgressLine
+    from deepopt_mip.study import AGREEMENT
+
+    results = {}
+    for solver in ("mip", "enumerate"):
+        progress = ProgressLine(f"{solver} over {space.name} with fusion", quiet=quiet)
+        results[solver] = solve(network, space, tech, metric, aggregate, solver, 0, options, progress).solution
+    mip, enum = results["mip"], results["enumerate"]
+    difference = abs(mip.objective - enum.objective) / max(abs(enum.objective), 1e-300)
+    agree = difference <= AGREEMENT and mip.status == "optimal"
+    if not quiet:
+        print(f"{network.name} with fusion, {space.name} ({space.budget_mm2:g} mm^2), metric {metric}, "
+              f"aggregation {aggregate}")
+        for name, sol in results.items():
+            hw = sol.hardware
+            print(f"{name:<10}{hw.rows:>4}x{hw.cols:<4}{hw.fsram_kb:>6g}/{hw.isram_kb:g}/{hw.psram_kb:<6g}"
+                  f"{sol.area_mm2:>9.3f}{sol.objective:>16.9g}{sol.wall_s:>9.2f} s  {sol.status}")
+        print(f"agreement: relative difference {difference:.2e} (tolerance {AGREEMENT:g}): "
+              f"{'AGREE' if agree else 'DISAGREE'}")
+    if json_path:
+        from deepopt_mip.solvers.solution import hardware_dict
+        write_json(json_path, {
+            "network": network.name, "space": space.name, "metric": metric, "aggregate": aggregate, "fusion": True,
+            "agree": agree, "relative_difference": difference, "tolerance": AGREEMENT,
+            "solvers": {name: {"hardware": hardware_dict(sol.hardware), "objective": sol.objective,
+                               "energy_j": sol.energy_j, "delay_cycles": sol.delay_cycles, "status": sol.status,
+                               "area_mm2": sol.area_mm2} for name, sol in results.items()}})
+    return 0 if agree else 1
