@@ -70,7 +70,7 @@ for n in grid_shape(space):
 hw = sol.hardware
 print(json.dumps({"wall_s": wall, "points": sol.points, "evaluated": sol.points_evaluated, "cube": cube,
                   "layers": len(distinct_layers(network)), "objective": sol.objective,
-                  "point": f"{hw.rows}x{hw.cols} {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g}"}))
+                  "point": f"{hw.J}x{hw.K} {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g}"}))
 """
 
 

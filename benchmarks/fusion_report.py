@@ -23,7 +23,7 @@ from deepopt_mip.solvers.enumeration import enumerate_space
 from deepopt_mip.solvers.fusion_enumeration import enumerate_fusion
 from deepopt_mip.solvers.fusion_schedule import best_fusion, unfused_schedule
 
-TABLE3 = HardwarePoint(rows=32, cols=64, fsram_kb=16, isram_kb=32, psram_kb=8)
+TABLE3 = HardwarePoint(J=32, K=64, fsram_kb=16, isram_kb=32, psram_kb=8)
 
 
 def vgg_first_five() -> Network:
@@ -36,7 +36,7 @@ def pct(before: float, after: float) -> str:
 
 
 def hw_text(hw: HardwarePoint) -> str:
-    return f"{hw.rows}x{hw.cols}, {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g}"
+    return f"{hw.J}x{hw.K}, {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g}"
 
 
 def main() -> None:

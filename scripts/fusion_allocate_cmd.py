@@ -79,7 +79,7 @@ def run_compare(network, space, tech, metric: str, aggregate: str, options, json
               f"aggregation {aggregate}")
         for name, sol in results.items():
             hw = sol.hardware
-            print(f"{name:<10}{hw.rows:>4}x{hw.cols:<4}{hw.fsram_kb:>6g}/{hw.isram_kb:g}/{hw.psram_kb:<6g}"
+            print(f"{name:<10}{hw.J:>4}x{hw.K:<4}{hw.fsram_kb:>6g}/{hw.isram_kb:g}/{hw.psram_kb:<6g}"
                   f"{sol.area_mm2:>9.3f}{sol.objective:>16.9g}{sol.wall_s:>9.2f} s  {sol.status}")
         print(f"agreement: relative difference {difference:.2e} (tolerance {AGREEMENT:g}): "
               f"{'AGREE' if agree else 'DISAGREE'}")

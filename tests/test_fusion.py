@@ -41,7 +41,7 @@ A, B, C = conv("a", 16, 3, 16), conv("b", 16, 16, 16), conv("c", 16, 16, 16)
 TENSOR_BITS = 16 * 16 * 16 * 8
 # 256 kB of ifmap SRAM: every ifmap of these layers fits whole, at i and at i - 8 kB alike, so the
 # branch functions give the same counts with or without the resident tensors (checked below).
-BIG = HardwarePoint(rows=16, cols=16, fsram_kb=64, isram_kb=256, psram_kb=64)
+BIG = HardwarePoint(J=16, K=16, fsram_kb=64, isram_kb=256, psram_kb=64)
 
 
 def _same_counts_at_reduced_size(layer, hardware, reserved_bits):
@@ -108,7 +108,7 @@ def test_edge_that_does_not_fit_is_not_fused():
     """A 64 x 64 x 16 tensor is 64 kB; with a 32 kB ifmap SRAM it cannot stay on chip."""
     a, b = conv("a", 64, 3, 16), conv("b", 64, 16, 16)
     net = chain(a, b)
-    hardware = HardwarePoint(rows=16, cols=16, fsram_kb=64, isram_kb=32, psram_kb=64)
+    hardware = HardwarePoint(J=16, K=16, fsram_kb=64, isram_kb=32, psram_kb=64)
     graph = FusionGraph.of(net)
     assert graph.resident_bits(0, {1}, 8) == 64 * BITS_PER_KB > resident_capacity_bits(hardware.arrays())
     assert fusion_tables(graph, FusionCosts(net, hardware, TECH), {1}) is None
@@ -123,7 +123,7 @@ def test_edge_that_does_not_fit_is_not_fused():
 
 def test_rest_of_the_sram_prices_the_layer():
     """A layer beside resident tensors is priced at i - R_l: it can become infeasible, never at physical e(i)."""
-    hw = HardwarePoint(rows=16, cols=16, fsram_kb=64, isram_kb=8, psram_kb=64).arrays()
+    hw = HardwarePoint(J=16, K=16, fsram_kb=64, isram_kb=8, psram_kb=64).arrays()
     layer = conv("x", 64, 64, 16)
     at_full = branch_costs(layer, hw, TECH)
     squeezed = fused_branch_costs(layer, hw, TECH, hw.isram_bits - 16 * 8)
@@ -211,7 +211,7 @@ def _brute_force(net, hardware, metric, aggregate):
 def test_dynamic_program_equals_brute_force_on_random_graphs(seed):
     rng = random.Random(seed)
     net = _random_network(rng, rng.choice((4, 5, 6)))
-    hardware = HardwarePoint(rows=rng.choice((8, 16)), cols=rng.choice((8, 16)), fsram_kb=rng.choice((4, 16)),
+    hardware = HardwarePoint(J=rng.choice((8, 16)), K=rng.choice((8, 16)), fsram_kb=rng.choice((4, 16)),
                              isram_kb=rng.choice((8, 12, 16, 24)), psram_kb=rng.choice((4, 8, 16)))
     for metric, aggregate in (("energy", "network"), ("delay", "network"), ("edp", "network"),
                               ("ed2p", "network"), ("edp", "layer-sum")):
@@ -229,7 +229,7 @@ def _window(network: Network, start: int, stop: int) -> Network:
 def test_dynamic_program_equals_brute_force_on_squeezenet_modules(metric):
     """fire6 to fire8 of SqueezeNet v1.1 (9 layers, 8 fusable consumers, concatenations)."""
     net = _window(load_network("squeezenet-v1.1"), 13, 22)
-    hardware = HardwarePoint(rows=32, cols=64, fsram_kb=16, isram_kb=64, psram_kb=8)
+    hardware = HardwarePoint(J=32, K=64, fsram_kb=16, isram_kb=64, psram_kb=8)
     found = best_fusion(net, hardware, TECH, metric, "network")
     assert found.fused  # something fits and pays here
     assert found.objective == pytest.approx(_brute_force(net, hardware, metric, "network"), rel=1e-12)
@@ -239,7 +239,7 @@ def test_dynamic_program_equals_brute_force_on_squeezenet_modules(metric):
                                             ("resnet-50", 128)])
 def test_fusion_never_worse_than_unfused(name, isram_kb):
     net = load_network(name)
-    hardware = HardwarePoint(rows=32, cols=64, fsram_kb=16, isram_kb=isram_kb, psram_kb=8)
+    hardware = HardwarePoint(J=32, K=64, fsram_kb=16, isram_kb=isram_kb, psram_kb=8)
     for metric in METRIC_EXPONENTS:
         fused = best_fusion(net, hardware, TECH, metric, "network")
         unfused = unfused_schedule(net, hardware, TECH, metric, "network")

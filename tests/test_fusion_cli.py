@@ -27,7 +27,7 @@ def test_evaluate_fusion_json_and_table(tmp_path, capsys):
     assert fusion["energy_j_fused"] < fusion["energy_j_unfused"]
     assert fusion["dram_bits_fused"] < fusion["dram_bits_unfused"]
     # unfused = the existing LOS of the same point, number for number
-    hardware = HardwarePoint(rows=32, cols=64, fsram_kb=16, isram_kb=128, psram_kb=8)
+    hardware = HardwarePoint(J=32, K=64, fsram_kb=16, isram_kb=128, psram_kb=8)
     los = evaluate_point(load_network("squeezenet-v1.1"), hardware, load_technology(None), "energy", "network").los
     assert fusion["energy_j_unfused"] == los.energy_j == data["los"]["energy_j"]
     # per layer: a fused edge's consumer reads on chip; a producer writes on chip only if all its readers do
