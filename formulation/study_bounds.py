@@ -102,6 +102,17 @@ def study_bounds(problem: Problem, progress: Progress | None = None, workers: in
                        corner_delay_cycles=corner_d)
 
 
+def study_candidates(problem: Problem, progress: Progress | None = None,
+                     workers: int | None = None) -> tuple[StudyBounds, np.ndarray]:
+    """The bounds of every point and the points that may hold the optimum, most promising first
+    (:meth:`StudyBounds.candidate_order`); the reason in one line if there is none."""
+    bounds = study_bounds(problem, progress, workers)
+    order = bounds.candidate_order()
+    if order.size == 0:
+        raise no_point_error(problem, bounds)
+    return bounds, order
+
+
 def infeasible_study_message(problem: Problem, bounds: StudyBounds) -> str:
     """Why no point is left: the budget, or the tightest cap with the least value the space reaches."""
     if not bounds.valid.any():

@@ -30,7 +30,7 @@ from deepopt_mip.formulation.grid_sums import Progress
 from deepopt_mip.formulation.hardware import HardwarePoint
 from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_point, points_hardware
-from deepopt_mip.formulation.study_bounds import no_point_error, study_bounds
+from deepopt_mip.formulation.study_bounds import no_point_error, study_candidates
 from deepopt_mip.solvers.enumeration import ranked_points, refine_by_bound
 from deepopt_mip.solvers.schedule import Schedule, constrained_schedule
 from deepopt_mip.solvers.solution import RankedPoint, Solution
@@ -83,11 +83,8 @@ def enumerate_study(problem: Problem, top_k: int = 5, progress: Progress | None 
                     workers: int | None = None) -> Solution:
     """The exact optimum of ``problem`` over its space, with up to ``top_k`` runners-up."""
     start = time.perf_counter()
-    bounds = study_bounds(problem, progress, workers)
+    bounds, order = study_candidates(problem, progress, workers)
     lower, area = bounds.lower, bounds.area_um2
-    order = bounds.candidate_order()
-    if order.size == 0:
-        raise no_point_error(problem, bounds)
     if bounds.exact:
         exact = {int(i): float(lower[i]) for i in order[:top_k + 1]}
     else:

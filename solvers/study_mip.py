@@ -50,7 +50,7 @@ from deepopt_mip.formulation.mip_model import NO_LIMIT, chosen_point
 from deepopt_mip.formulation.mip_points import point_set, point_tables
 from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_point
-from deepopt_mip.formulation.study_bounds import no_point_error, study_bounds
+from deepopt_mip.formulation.study_bounds import no_point_error, study_bounds, study_candidates
 from deepopt_mip.formulation.study_model import NetworkTables, StudyScale, chosen_counts, product_roles, study_model
 from deepopt_mip.solvers.highs_driver import HighsDriver, MipOptions, SolverFailure
 from deepopt_mip.solvers.mip import layer_branches
@@ -240,11 +240,8 @@ def mip_study(problem: Problem, options: MipOptions | None = None, progress: Pro
     """The optimum of ``problem`` by MIP (see the module docstring)."""
     options = options or MipOptions()
     start = time.perf_counter()
-    bounds = study_bounds(problem, progress, workers)
+    bounds, order = study_candidates(problem, progress, workers)
     lower, area = bounds.lower, bounds.area_um2
-    order = bounds.candidate_order()
-    if order.size == 0:
-        raise no_point_error(problem, bounds)
     search = Search(driver=HighsDriver(options),
                     deadline=None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s)
     linear = is_linear(problem)

@@ -15,42 +15,21 @@ from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.metrics import METRIC_EXPONENTS, metric_value
 from deepopt_mip.formulation.networks import Network, load_network
 from deepopt_mip.formulation.problem import Problem, StudyNetwork
-from deepopt_mip.formulation.spaces import load_space, parse_space
+from deepopt_mip.formulation.spaces import load_space
 from deepopt_mip.formulation.technology import load_technology
 from deepopt_mip.solvers.enumeration import enumerate_space
 from deepopt_mip.solvers.study_enumeration import enumerate_study
 from deepopt_mip.solvers.study_mip import mip_study, study_frontier
+from test_enumeration import every_point, small_space
 
 TECH = load_technology()
-TINY_SPACE = """
-name: tiny
-rows: {min: 8, max: 24, step: 8}
-cols: {min: 8, max: 32, step: 8}
-aspect_min_ratio: 0.5
-sram_kb: {filter: [4, 16, 64], ifmap: [8, 32], psum: [4, 16]}
-bits: {filter: 8, ifmap: 8, psum: 32}
-dram: {bandwidth_bits_per_cycle: 128, block_bits: 128}
-area: {budget_mm2: 4.5, tolerance: 0.0}
-"""
 SPACE_4MM2 = load_space("deepopt-16mm2", TECH).with_budget(4)
 ALEXNET, SQUEEZENET = load_network("alexnet"), load_network("squeezenet-v1.1")
 BRANCH_COUNT = 5
 
 
 def tiny_space():
-    return parse_space(TINY_SPACE, "tiny.yaml", TECH)
-
-
-def every_point(space):
-    """(hardware, area) of every valid point, by a plain loop (area and register rules of the space)."""
-    rows, cols = space.axis_values(space.rows, space.cols), space.axis_values(space.cols, space.rows)
-    for j, k, f, i, p in itertools.product(rows, cols, space.fsram_kb, space.isram_kb, space.psram_kb):
-        area = j * k * space.pe_um2 + (f + i + p) * 1024 * space.sram_um2_per_byte
-        if min(j, k) < space.aspect_min_ratio * max(j, k) or area > space.limit_um2:
-            continue
-        if f * 8192 < j * k * 8 or i * 8192 < j * 8 or p * 8192 < k * 32:
-            continue
-        yield space.hardware_point(j, k, f, i, p), area
+    return small_space()
 
 
 def network_value(item: StudyNetwork, energy, delay, assignment, metric, aggregate):
