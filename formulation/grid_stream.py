@@ -16,10 +16,6 @@ per point (:func:`stream_memory_bytes`); the parent holds the candidates.
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 
@@ -27,8 +23,8 @@ import numpy as np
 
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.grid_blocks import Block, budget_blocks
-from deepopt_mip.formulation.grid_sums import (Progress, _start_worker, chunk_sums, distinct_layers, sums_bounds,
-                                              worker_count)
+from deepopt_mip.formulation.grid_sums import (Progress, chunk_sums, distinct_layers, sums_bounds,
+                                              worker_count, worker_map)
 from deepopt_mip.formulation.memory import check_memory
 from deepopt_mip.formulation.networks import Network
 from deepopt_mip.formulation.spaces import HardwareSpace, grid_shape
@@ -171,25 +167,11 @@ def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, 
     work = partial(block_candidates, space=space, layers=distinct_layers(network), tech=tech, metric=metric,
                    separable=separable, k=k)
     kept, valid_points, done = Candidates.empty(), 0, 0
-    try:
-        with ExitStack() as stack:
-            if workers > 1 and len(blocks) > 1:
-                pool = stack.enter_context(ProcessPoolExecutor(
-                    max_workers=min(workers, len(blocks)), mp_context=multiprocessing.get_context("fork"),
-                    initializer=_start_worker))
-                results = pool.map(work, blocks)
-            else:
-                results = map(work, blocks)
-            for block, (found, valid) in zip(blocks, results):
-                kept = keep_candidates(Candidates.joined([kept, found]), k, separable)
-                valid_points += valid
-                done += block.size
-                if progress:
-                    progress(done, total)
-    except BrokenProcessPool:
-        raise InputError(f"a worker process of the grid pass over space {space.name!r} died (out of memory?): "
-                         f"use fewer --workers") from None
-    except MemoryError:
-        raise InputError(f"out of memory in the grid pass over space {space.name!r}: "
-                         f"use fewer --workers") from None
+    with worker_map(work, blocks, workers, space) as results:
+        for block, (found, valid) in zip(blocks, results):
+            kept = keep_candidates(Candidates.joined([kept, found]), k, separable)
+            valid_points += valid
+            done += block.size
+            if progress:
+                progress(done, total)
     return StreamResult(kept, valid_points, total, int(np.prod(grid_shape(space))))

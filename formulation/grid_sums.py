@@ -28,7 +28,7 @@ import sys
 import tracemalloc
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import fields, replace
 from functools import partial
 from typing import Callable
@@ -189,6 +189,28 @@ def _start_worker() -> None:
     keep_freed_memory()
 
 
+@contextmanager
+def worker_map(work, items: list, workers: int, space: HardwareSpace):
+    """The results of ``work`` over ``items``, in order: in ``workers`` forked processes when there are
+    more than one and more than one item, else in this process. A worker that dies or runs out of memory
+    ends the grid pass over ``space`` with one line (an :class:`InputError`), never a traceback."""
+    try:
+        with ExitStack() as stack:
+            if workers > 1 and len(items) > 1:
+                pool = stack.enter_context(ProcessPoolExecutor(
+                    max_workers=min(workers, len(items)), mp_context=multiprocessing.get_context("fork"),
+                    initializer=_start_worker))
+                yield pool.map(work, items)
+            else:
+                yield map(work, items)
+    except BrokenProcessPool:
+        raise InputError(f"a worker process of the grid pass over space {space.name!r} died (out of memory?): "
+                         f"use fewer --workers") from None
+    except MemoryError:
+        raise InputError(f"out of memory in the grid pass over space {space.name!r}: "
+                         f"use fewer --workers") from None
+
+
 def worker_count(workers: int | None, points: int) -> int:
     """How many processes evaluate the grid: ``workers``, or by default every usable CPU for a large grid.
 
@@ -238,26 +260,13 @@ def grid_sums(network: Network, space: HardwareSpace, tech: Technology, metric: 
     chunks = list(grid_chunks(space, pairs_per_chunk * per_pair))
     work = partial(chunk_sums, layers=layers, tech=tech, metric=metric, separable=separable)
     done = 0
-    try:
-        with ExitStack() as stack:
-            if workers > 1 and len(chunks) > 1:
-                pool = stack.enter_context(ProcessPoolExecutor(
-                    max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
-                    initializer=_start_worker))
-                results = pool.map(work, [chunk.hardware for chunk in chunks])
-            else:
-                results = (work(chunk.hardware) for chunk in chunks)
-            for chunk, chunk_result in zip(chunks, results):
-                for total_sum, part in zip(sums, chunk_result):
-                    total_sum[chunk.pairs] = np.where(chunk.valid, part, np.inf)
-                area[chunk.pairs] = chunk.area_um2
-                valid[chunk.pairs] = chunk.valid
-                done += chunk.valid.size
-                if progress:
-                    progress(done, total)
-    except BrokenProcessPool:
-        raise InputError(f"a worker process of the grid pass over space {space.name!r} died (out of memory?): "
-                         f"use fewer --workers") from None
-    except MemoryError:
-        raise InputError(f"out of memory in the grid pass over space {space.name!r}") from None
+    with worker_map(work, [chunk.hardware for chunk in chunks], workers, space) as results:
+        for chunk, chunk_result in zip(chunks, results):
+            for total_sum, part in zip(sums, chunk_result):
+                total_sum[chunk.pairs] = np.where(chunk.valid, part, np.inf)
+            area[chunk.pairs] = chunk.area_um2
+            valid[chunk.pairs] = chunk.valid
+            done += chunk.valid.size
+            if progress:
+                progress(done, total)
     return sums, area, valid
