@@ -11,7 +11,7 @@ from deepopt_mip.formulation.metrics import METRIC_LABELS
 from deepopt_mip.scripts.names import NAME_WIDTH, short_names
 from deepopt_mip.scripts.output import atomic_write_text, json_safe, write_csv, write_json
 from deepopt_mip.scripts.provenance import provenance, solver_options_record, space_record
-from deepopt_mip.solvers.solution import Solution, hardware_dict
+from deepopt_mip.solvers.solution import Solution
 
 
 def solution_payload(sol: Solution) -> dict:

@@ -311,7 +311,6 @@ def run_allocate(args) -> int:
         raise InputError(f"--top-k must be >= 0, got {args.top_k}")
     if args.fusion:
         from deepopt_mip.scripts import fusion_allocate_cmd
-        from deepopt_mip.scripts.progress import ProgressLine
         refuse_study_options_with_fusion(args)
         fusion_allocate_cmd.check_args(args)
         tech, space, network = load_problem(args)

@@ -86,8 +86,5 @@ def plot_energy_breakdown(path, network, hardware, tables, branches, title: str 
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     fig.tight_layout()
-    try:
-        save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
     return path

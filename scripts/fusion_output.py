@@ -110,8 +110,5 @@ def plot_fusion(path, network, hardware, fused, title: str = ""):
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     fig.tight_layout()
-    try:
-        save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
     return path

@@ -152,17 +152,22 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
 
 
 def save_figure(fig, path: str | Path, **savefig_kwargs) -> Path:
-    """Save a matplotlib figure atomically in the format its extension names (png, pdf or svg).
+    """Save a matplotlib figure atomically in the format its extension names (png, pdf or svg), then
+    close it (whether or not the save succeeded), so callers need not.
 
     Dates and version strings are left out of the file's metadata and SVG ids
     are drawn from a fixed salt, so the same figure gives the same bytes.
     """
     import matplotlib
+    import matplotlib.pyplot as plt
 
     path = Path(path)
-    fmt = figure_format(path)
-    with _atomic_target(path, suffix=f".{fmt}") as (fd, tmp):
-        os.close(fd)
-        with matplotlib.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
-            fig.savefig(tmp, format=fmt, metadata=FIGURE_METADATA[fmt], **savefig_kwargs)
+    try:
+        fmt = figure_format(path)
+        with _atomic_target(path, suffix=f".{fmt}") as (fd, tmp):
+            os.close(fd)
+            with matplotlib.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
+                fig.savefig(tmp, format=fmt, metadata=FIGURE_METADATA[fmt], **savefig_kwargs)
+    finally:
+        plt.close(fig)
     return path

@@ -135,10 +135,7 @@ def plot_frontier(path: Path, frame: pd.DataFrame, best, fixed_name: str, fixed,
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    try:
-        save_figure(fig, path, dpi=120)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def run(network, space, tech, options, max_points, out_dir, quiet, version, workers=None) -> int:

@@ -190,10 +190,7 @@ def _plot(path: Path, draw) -> bool:
     except ImportError:
         return False
     fig = draw(plt)
-    try:
-        save_figure(fig, path, dpi=120, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=120, bbox_inches="tight")
     return True
 
 

@@ -76,7 +76,6 @@ def plot(frame, path: Path, caps: dict[str, float]) -> None:
                  + ")", fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
-    plt.close(fig)
 
 
 def main(argv=None) -> int:

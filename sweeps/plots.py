@@ -62,10 +62,7 @@ def optimum_vs_budget(results: pd.DataFrame, path: Path, plt) -> Path | None:
     axes.flat[0].legend(fontsize=7)
     fig.suptitle("Optimum against the area budget")
     fig.tight_layout()
-    try:
-        return save_figure(fig, path, dpi=110)
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path, dpi=110)
 
 
 def hardware_vs_budget(results: pd.DataFrame, path: Path, plt) -> Path | None:
@@ -98,10 +95,7 @@ def hardware_vs_budget(results: pd.DataFrame, path: Path, plt) -> Path | None:
     axes[0][0].legend(fontsize=7)
     fig.suptitle("Optimal hardware against the area budget")
     fig.tight_layout()
-    try:
-        return save_figure(fig, path, dpi=100)
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path, dpi=100)
 
 
 def penalty_matrices(penalty: pd.DataFrame, path: Path, plt) -> Path | None:
@@ -132,10 +126,7 @@ def penalty_matrices(penalty: pd.DataFrame, path: Path, plt) -> Path | None:
             ax.set_title(f"{title}, {budget:g} mm^2", fontsize=8)
     fig.suptitle("Penalty [%] of each network (row) on another network's optimal hardware (column)")
     fig.tight_layout()
-    try:
-        return save_figure(fig, path, dpi=100)
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path, dpi=100)
 
 
 def draw_plots(out: Path, results: pd.DataFrame, penalty: pd.DataFrame, quiet: bool = True) -> tuple[Path, ...]:
