@@ -196,8 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--csv", metavar="FILE", help="write the comparison as CSV")
     sc.add_argument("--quiet", action="store_true", help="print nothing (with --csv)")
 
-    sw = sub.add_parser("sweep", help="run a study (networks x budgets x metrics x ...) locally or on a Dask cluster")
-    sw.add_argument("study", metavar="STUDY.yaml", help="the study file (format: docs/sweep.md)")
+    sw = sub.add_parser("sweep", help="run a sweep (networks x budgets x metrics x ...) locally or on a Dask cluster")
+    sw.add_argument("sweep_file", metavar="SWEEP.yaml", help="the sweep file (format: docs/sweep.md)")
     sw.add_argument("--out", required=True, metavar="DIR",
                     help="folder for the cells, tables, plots and manifest (a rerun resumes it)")
     sw.add_argument("--workers", type=int, default=None,
@@ -401,7 +401,7 @@ def run_sweep(args) -> int:
     from deepopt_mip.sweeps.sweep import sweep
     if args.workers is not None and args.scheduler is not None:
         raise InputError("--workers and --scheduler exclude each other (the cluster has its own workers)")
-    result = sweep(args.study, args.out, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+    result = sweep(args.sweep_file, args.out, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
     if not args.quiet:
         counts = result.results["status"].value_counts()
         print(f"{len(result.results)} cells ({result.ran} run on {result.engine}, {result.skipped} from an earlier "
