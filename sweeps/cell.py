@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from deepopt_mip.formulation.errors import InputError
-from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_chunks, grid_shape, smallest_point_area_um2
+from deepopt_mip.formulation.grid_blocks import Block, in_budget_points
+from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_chunks, smallest_point_area_um2
 from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.study import AGREEMENT, relative_difference, solve
 from deepopt_mip.solvers.chunked import ChunkBest, chunk_best, chunk_blocks, chunked_solution, reduce_bests
@@ -102,17 +101,18 @@ def _compare(cell: Cell, enumerated) -> dict:
 
 
 def is_split(cell: Cell) -> bool:
-    """Whether the cell's grid is solved in blocks: the sweep file sets chunk_points, the grid is larger, and the
-    solver enumerates one network without caps (a MIP is one model; a study of several networks or with caps is solved whole)."""
+    """Whether the cell is solved in blocks: the sweep file sets chunk_points, more points than that lie
+    within the budget, and the solver enumerates one network without weight or caps (a MIP is one model;
+    a study of several networks or with caps is solved whole)."""
     return (cell.chunk_points is not None and cell.solver == "enumerate" and cell.plain
-            and int(np.prod(grid_shape(cell.space))) > cell.chunk_points)
+            and in_budget_points(cell.space) > cell.chunk_points)
 
 
-def cell_blocks(cell: Cell) -> list[slice]:
+def cell_blocks(cell: Cell) -> list[Block]:
     return chunk_blocks(cell.space, cell.chunk_points)
 
 
-def run_block(cell: Cell, block: slice) -> tuple[ChunkBest, float]:
+def run_block(cell: Cell, block: Block) -> tuple[ChunkBest, float]:
     """One block of a split cell: its best point and the seconds it took."""
     start = time.perf_counter()
     best = chunk_best(cell.network, cell.space, cell.tech, cell.metric, cell.aggregate, block)
