@@ -8,6 +8,8 @@ the area budget, never the over-budget cube), each with the same
 :func:`~deepopt_mip.formulation.grid_sums.chunk_sums` as the full pass (so
 every number is the same, bit for bit), and keeps per block only the points
 that can still be among the best ``k`` or be the worst (:func:`keep_candidates`).
+With ``prune`` it skips what lower bounds (:mod:`~deepopt_mip.formulation.grid_bounds`,
+docs/model.md 6.1) show cannot be among the best ``k`` (:func:`stream_candidates`).
 
 Peak memory: each worker holds one block of at most ``max_points`` points
 and the cost model's temporaries on it, about :data:`BYTES_PER_POINT` bytes
