@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--solver", default="enumerate", help="enumerate (default) or mip")
     add_mip_args(al)
     al.add_argument("--top-k", type=int, default=5, help="runners-up to report (default 5; enumeration only)")
+    al.add_argument("--no-prune", action="store_true",
+                    help="evaluate every in-budget point, no bounds (one network: also finds the worst point)")
     al.add_argument("--json", metavar="FILE", help="write the solution as JSON")
     al.add_argument("--out", metavar="DIR", help="write solution.json/.yaml, layers.csv and manifest.yaml")
     al.add_argument("--scalesim", metavar="DIR", help="write SCALE-Sim config and topology files for the optimum")
@@ -327,7 +329,7 @@ def run_allocate(args) -> int:
     progress = ProgressLine(f"{verb} {problem.space.name}", quiet=args.quiet)
     try:
         solution = solve(problem, args.solver, options, top_k=args.top_k, progress=progress,
-                         workers=check_workers(args.workers))
+                         workers=check_workers(args.workers), prune=not args.no_prune)
     finally:
         progress.close()
     write_outputs(solution, args.out, args.json, problem, package_version(), options)
