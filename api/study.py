@@ -29,11 +29,11 @@ AGREEMENT = 1e-6
 
 
 def solve(problem: Problem, solver: str = "enumerate", options: MipOptions | None = None, *, top_k: int = 5,
-          progress=None, workers: int | None = None, prune: bool = True) -> Solution:
+          progress=None, workers: int | None = None, prune: bool | None = None) -> Solution:
     """The optimum of ``problem`` by ``solver`` (``enumerate`` or ``mip``; ``options`` for the MIP,
     ``top_k`` runners-up for the enumeration; ``progress(done, total)`` is called during grid passes).
-    The one-network enumeration skips blocks by bounds unless ``prune`` is False, which also finds the
-    worst point (docs/model.md section 6.1)."""
+    The one-network enumeration skips blocks by bounds with ``prune`` True; False evaluates every block
+    and finds the worst point too; None (the default) prunes fine spaces only (docs/model.md section 6.1)."""
     if solver not in SOLVERS:
         raise InputError(f"unknown solver {solver!r}: choose enumerate or mip")
     if problem.is_single_network:

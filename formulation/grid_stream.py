@@ -44,6 +44,11 @@ sums; measured on AlexNet and GoogleNet, energy and E*D, blocks of 300 000 point
 PRUNE_BLOCK_POINTS = 48_000
 """Most points of a block of a pruned pass (four times a block's fixed cost, ``grid_blocks.CALL_POINTS``):
 smaller blocks can be skipped more finely and give an incumbent sooner."""
+PRUNE_AUTO_POINTS = 500_000
+"""``prune=None`` (auto) prunes a pass whose in-budget blocks hold more points than this. Below it (the
+paper's grids: about 125,000 at 16 mm^2) pruning saves no time (the bounds leave 40-55 % of the points
+and the first blocks must be evaluated to find an incumbent; benchmarks/bench_scale.py) and would drop
+the worst point, so the whole pass runs; above it (fine spaces) it evaluates a few percent."""
 BASE_BYTES = 100 * 2**20
 """Memory of a process before it evaluates anything (Python, numpy, the package: about 64 MB measured)."""
 
@@ -73,13 +78,14 @@ class Candidates:
 @dataclass(frozen=True)
 class StreamResult:
     """The kept candidates; the valid (in-budget, registers-fit) points; the points evaluated; the grid
-    cube; the points of every in-budget block (what an unpruned pass evaluates)."""
+    cube; the points of every in-budget block (what an unpruned pass evaluates); whether bounds pruned."""
 
     candidates: Candidates
     valid_points: int
     evaluated_points: int
     grid_points: int
     block_points: int
+    pruned: bool
 
 
 def keep_candidates(found: Candidates, k: int, separable: bool) -> Candidates:
@@ -262,11 +268,12 @@ def _lazy_pool(workers: int, space: HardwareSpace):
 
 def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, metric: str, separable: bool,
                       k: int, progress: Progress | None = None, max_points: int = 300_000,
-                      workers: int | None = None, prune: bool = True) -> StreamResult:
+                      workers: int | None = None, prune: bool | None = None) -> StreamResult:
     """The candidates for the ``k`` best points (and, without ``prune``, the worst), block by block.
 
-    Without ``prune`` every in-budget block is evaluated. With ``prune``
-    (the default) the blocks are taken in increasing lower bound
+    ``prune=None`` (the default) prunes when the blocks hold more than
+    :data:`PRUNE_AUTO_POINTS` points. Without ``prune`` every in-budget block
+    is evaluated. With ``prune`` the blocks are taken in increasing lower bound
     (:func:`bounded_blocks`) and each is evaluated only on the pairs whose
     bound is at most the incumbent (:func:`incumbent`, the k-th best value
     found so far) times 1 + :data:`~.grid_bounds.ROUNDING_MARGIN`: a skipped
@@ -284,6 +291,7 @@ def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, 
                  f"({workers} worker{'s' if workers > 1 else ''} x blocks of {max_points:,} points)")
     work = partial(block_candidates, space=space, layers=distinct_layers(network), tech=tech, metric=metric,
                    separable=separable, k=k)
+    prune = total > PRUNE_AUTO_POINTS if prune is None else bool(prune)
     if prune:
         bounds = block_pair_bounds(network, space, tech)
         queue = bounded_blocks(blocks, bounds, space, tech, metric, separable)
@@ -316,4 +324,4 @@ def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, 
                 running[pool.submit(work, block, bounds=bounds, limit=limit)] = block
         for future in as_completed(running):
             take(running[future], *future.result())
-    return StreamResult(kept, valid_points, evaluated, int(np.prod(grid_shape(space))), total)
+    return StreamResult(kept, valid_points, evaluated, int(np.prod(grid_shape(space))), total, prune)

@@ -8,6 +8,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.formulation.grid_stream import PRUNE_AUTO_POINTS
 from deepopt_mip.formulation.metrics import AGGREGATIONS, METRIC_EXPONENTS, check_aggregate, check_metric
 from deepopt_mip.formulation.technology import BUILTIN_TECHNOLOGIES, DEFAULT_TECHNOLOGY
 from deepopt_mip.scripts.output import check_figure_file, check_output_dir, check_output_file
@@ -158,8 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--solver", default="enumerate", help="enumerate (default) or mip")
     add_mip_args(al)
     al.add_argument("--top-k", type=int, default=5, help="runners-up to report (default 5; enumeration only)")
-    al.add_argument("--no-prune", action="store_true",
-                    help="evaluate every in-budget point, no bounds (one network: also finds the worst point)")
+    al.add_argument("--prune", choices=("auto", "on", "off"), default="auto",
+                    help="skip blocks by lower bounds (one network, enumeration): auto (default) on spaces of "
+                         f"more than {PRUNE_AUTO_POINTS:,} in-budget block points; off evaluates every point "
+                         "and also finds the worst point")
     al.add_argument("--json", metavar="FILE", help="write the solution as JSON")
     al.add_argument("--out", metavar="DIR", help="write solution.json/.yaml, layers.csv and manifest.yaml")
     al.add_argument("--scalesim", metavar="DIR", help="write SCALE-Sim config and topology files for the optimum")
@@ -329,7 +332,7 @@ def run_allocate(args) -> int:
     progress = ProgressLine(f"{verb} {problem.space.name}", quiet=args.quiet)
     try:
         solution = solve(problem, args.solver, options, top_k=args.top_k, progress=progress,
-                         workers=check_workers(args.workers), prune=not args.no_prune)
+                         workers=check_workers(args.workers), prune={"auto": None, "on": True, "off": False}[args.prune])
     finally:
         progress.close()
     write_outputs(solution, args.out, args.json, problem, package_version(), options)

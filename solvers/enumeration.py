@@ -122,7 +122,7 @@ def refine_by_bound(exact_objectives, order, bound, k, worst, exact: dict[int, f
 
 def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
                     top_k: int = 5, progress: Progress | None = None, max_points: int = 300_000,
-                    workers: int | None = None, full_grid: bool = False, prune: bool = True) -> Solution:
+                    workers: int | None = None, full_grid: bool = False, prune: bool | None = None) -> Solution:
     """The exact optimum of ``metric`` over every point of ``space``.
 
     By default the grid pass streams over the points within the area budget
@@ -131,7 +131,9 @@ def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, me
     ``prune``, evaluates only the blocks whose lower bound can still beat the
     ``top_k + 1``-th best value found (docs/model.md section 6.1); the worst
     point is then not searched (``worst`` is None). ``prune=False`` evaluates
-    every in-budget block and finds the worst point too; ``full_grid``
+    every in-budget block and finds the worst point too; ``prune=None`` (the
+    default) prunes only spaces of more than
+    :data:`~deepopt_mip.formulation.grid_stream.PRUNE_AUTO_POINTS` block points; ``full_grid``
     evaluates the whole grid cube at once (:func:`grid_bounds`: the unpruned
     reference, memory of the cube). All give the same optimum and runners-up.
     """
@@ -152,7 +154,7 @@ def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, me
         streamed = stream_candidates(network, space, tech, metric, separable, top_k + 1, progress, max_points,
                                      workers, prune)
         found, valid_points, evaluated = streamed.candidates, streamed.valid_points, streamed.evaluated_points
-        unpruned, search_worst = streamed.block_points, not prune
+        unpruned, search_worst = streamed.block_points, not streamed.pruned
     if valid_points == 0:
         raise InputError(infeasible_budget_message(space))
     exact_best, exact_worst = _search(network, space, tech, metric, separable, found, top_k, search_worst)

@@ -180,7 +180,7 @@ def test_every_builtin_network_prunes_to_the_same_optimum(name):
     for metric in ("energy", "edp"):  # the energy bound, and the energy and delay bounds together
         plain = enumerate_space(network, space, TECH, metric, "network", 1, max_points=100, workers=1,
                                 prune=False)
-        pruned = enumerate_space(network, space, TECH, metric, "network", 1, max_points=100, workers=1)
+        pruned = enumerate_space(network, space, TECH, metric, "network", 1, max_points=100, workers=1, prune=True)
         assert same_optimum(plain, pruned), (name, metric)
         assert pruned.points_evaluated <= plain.points_evaluated <= pruned.points_unpruned
 
@@ -189,7 +189,7 @@ def test_pruned_enumeration_with_workers_equals_the_unpruned_one():
     space = load_space("deepopt-16mm2", TECH).with_budget(5)
     network = Network("part", tuple(load_network("googlenet").layers[:4]), "test")
     plain = enumerate_space(network, space, TECH, "edp", "network", 2, max_points=5_000, workers=1, prune=False)
-    pruned = enumerate_space(network, space, TECH, "edp", "network", 2, max_points=5_000, workers=2)
+    pruned = enumerate_space(network, space, TECH, "edp", "network", 2, max_points=5_000, workers=2, prune=True)
     assert same_optimum(plain, pruned)
     assert pruned.points_evaluated < 0.9 * pruned.points_unpruned  # the bounds do skip points
 
@@ -199,10 +199,13 @@ def test_allocate_reports_the_share_evaluated_and_no_prune_finds_the_worst_point
 
     args = ["allocate", "--network", "alexnet", "--metric", "delay", "--top-k", "1",
             "--workers", "1"]
-    assert main(args) == 0
+    assert main(args + ["--prune", "on"]) == 0
     pruned = capsys.readouterr().out
-    assert main(args + ["--no-prune"]) == 0
+    assert main(args + ["--prune", "off"]) == 0
     plain = capsys.readouterr().out
+    assert main(args) == 0  # the paper's grid is below PRUNE_AUTO_POINTS: auto evaluates it whole
+    auto = capsys.readouterr().out
+    assert "worst " in auto and "skipped by bounds" not in auto
     assert "skipped by bounds" in pruned and "worst" not in pruned.replace("worst point not searched", "")
     assert "worst " in plain and "skipped by bounds" not in plain
     assert pruned.splitlines()[1] == plain.splitlines()[1]  # the same optimum line
