@@ -21,7 +21,7 @@ Conventions (docs/model.md sections 2 and 3.8, as the reference implementation o
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from functools import wraps
+from functools import partial, wraps
 
 import numpy as np
 
@@ -80,6 +80,18 @@ class ArrayHardware:
     dram_block_bits: Number = 128
 
 
+STALL_NOT_COMPUTED = np.float64(np.nan)
+"""``cycles_stall`` of counts computed with ``with_stall=False`` (every branch function takes it): a
+caller that needs no delay (an energy-only metric) skips the stall model, the one part of the counts
+that depends on all five hardware axes. NaN, so that a delay derived from it by mistake is NaN."""
+
+
+def with_stall_or_not(function, with_stall: bool):
+    """``function`` itself, or ``function`` with ``with_stall=False`` bound (for the covers and
+    :func:`on_lanes`, which call it as ``function(layer, hw)``)."""
+    return function if with_stall else partial(function, with_stall=False)
+
+
 @dataclass(frozen=True)
 class AccessCounts:
     """What one branch costs on one layer: three cycle parts and six access counts."""
@@ -113,7 +125,16 @@ class AccessCounts:
 
     @staticmethod
     def select(condition: Number, if_true: "AccessCounts", if_false: "AccessCounts") -> "AccessCounts":
-        """Field-wise ``np.where(condition, if_true, if_false)``."""
+        """Field-wise ``np.where(condition, if_true, if_false)``.
+
+        Where ``condition`` holds everywhere (nowhere), ``if_true`` (``if_false``) itself: the same
+        values, left at the shapes of their own axes instead of being broadcast to the condition's.
+        """
+        condition = np.asarray(condition, dtype=bool)
+        if condition.all():
+            return if_true
+        if not condition.any():
+            return if_false
         return AccessCounts(
             *(np.where(condition, a, b) for a, b in zip(if_true.values(), if_false.values()))
         )
