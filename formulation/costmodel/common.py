@@ -35,18 +35,24 @@ class _Quiet:
 
     Usable as ``with quiet:`` (re-entrant, any number of times) and as a
     decorator ``@quiet``. A plain ``np.errstate`` object cannot be entered twice.
+    Only the outermost entry sets numpy's error state (a nested one would set
+    the same state again: the cost model enters it hundreds of times per layer).
     """
 
     def __init__(self) -> None:
-        self._active: list[np.errstate] = []
+        self._active: list[np.errstate | None] = []
 
     def __enter__(self) -> None:
-        state = np.errstate(divide="ignore", invalid="ignore", over="ignore")
-        state.__enter__()
+        state = None
+        if not self._active:
+            state = np.errstate(divide="ignore", invalid="ignore", over="ignore")
+            state.__enter__()
         self._active.append(state)
 
     def __exit__(self, *exc) -> None:
-        self._active.pop().__exit__(*exc)
+        state = self._active.pop()
+        if state is not None:
+            state.__exit__(*exc)
 
     def __call__(self, function):
         @wraps(function)
@@ -108,10 +114,10 @@ class AccessCounts:
 
     @classmethod
     def zeros(cls) -> "AccessCounts":
-        return cls(*([0.0] * len(fields(cls))))
+        return cls(*([0.0] * len(_COUNT_NAMES)))
 
     def values(self) -> list[Number]:
-        return [getattr(self, f.name) for f in fields(self)]
+        return [getattr(self, name) for name in _COUNT_NAMES]
 
     def map(self, fn) -> "AccessCounts":
         """Apply ``fn`` to every field."""
@@ -146,6 +152,9 @@ class AccessCounts:
     @property
     def cycles_total(self) -> Number:
         return self.cycles_ideal + self.cycles_stall + self.cycles_write
+
+
+_COUNT_NAMES = tuple(f.name for f in fields(AccessCounts))
 
 
 @dataclass(frozen=True)

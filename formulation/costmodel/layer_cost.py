@@ -31,7 +31,7 @@ from deepopt_mip.formulation.costmodel.branch_xziyzo import xziyzo, xziyzo_maske
 from deepopt_mip.formulation.costmodel.branch_xzoyzi import xzoyzi, xzoyzi_masked
 from deepopt_mip.formulation.costmodel.branch_zixyzo import zixyzo, zixyzo_masked
 from deepopt_mip.formulation.costmodel.common import STALL_NOT_COMPUTED, AccessCounts, ArrayHardware, Number, quiet
-from deepopt_mip.formulation.costmodel.energy import EnergyParts, energy_parts
+from deepopt_mip.formulation.costmodel.energy import EnergyParts, energy_parts, sram_j_per_bit
 from deepopt_mip.formulation.layers import Layer, LayerShape
 from deepopt_mip.formulation.technology import Technology
 
@@ -152,9 +152,12 @@ def branch_energy_delay(layer: Layer, hw: ArrayHardware, tech: Technology,
         no_channel_fits = _no_filter_row_fits(shape, hw)
         extra = no_channel_fits if np.any(no_channel_fits) else None
 
+        per_bit = sram_j_per_bit(hw, tech)
+
         def energy_delay(counts: AccessCounts) -> tuple[Number, Number]:
             counts = _per_layer(counts, layer)
-            return energy_parts(counts, layer.macs, hw, tech).total_j, counts.cycles_total if with_delay else None
+            return (energy_parts(counts, layer.macs, hw, tech, per_bit).total_j,
+                    counts.cycles_total if with_delay else None)
 
         blocked_energy, blocked_delay = energy_delay(AccessCounts.zeros().map(lambda _: np.inf))
         out = {}

@@ -172,7 +172,10 @@ def priced_where(used: Number, cost: SubvolumeCost, layer: LayerShape, skip: Num
     (the common case) ``cost`` is returned as it is, and no intermediate is
     broadcast to the full grid.
     """
-    hit = used & cost.infeasible & ~np.asarray(skip, dtype=bool)
+    hit = used & cost.infeasible
+    if not np.any(hit):  # the common case, decided before the mask of ``skip`` is combined in
+        return cost
+    hit = hit & ~np.asarray(skip, dtype=bool)
     if not np.any(hit):
         return cost
     return SubvolumeCost(
@@ -333,8 +336,10 @@ def cover_ofmap_volume(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardw
     rest_used = rest_f != 0
     rest_filters, rest_bad = on_lanes(f_split & rest_used, partial(_plane_cover, price),
                                       layer.replace(filters=rest_f), hw, (AccessCounts.zeros(), np.False_))
-    rest_hit = f_split & rest_used & rest_bad & ~first_bad
+    rest_hit = f_split & rest_used & rest_bad
     if np.any(rest_hit):
-        rest_filters = rest_filters.infeasible_where(rest_hit)
+        rest_hit = rest_hit & ~first_bad
+        if np.any(rest_hit):
+            rest_filters = rest_filters.infeasible_where(rest_hit)
     repeated = _add_where(rest_used, repeated, rest_filters)
     return MaskedCounts(AccessCounts.select(f_split, repeated, total), first_bad)
