@@ -94,8 +94,10 @@ def layer_terms(layer, count: int, hw: ArrayHardware, tech: Technology, metric: 
     the operations and their order are those of the plain expressions, so
     the numbers are the same bit for bit.
     """
-    costs = branch_energy_delay(layer, hw, tech)
     if separable:
+        # a metric of energy alone needs no delay, so no stall model (the one part of the counts that
+        # depends on all five hardware axes)
+        costs = branch_energy_delay(layer, hw, tech, with_delay=check_metric(metric)[1] != 0)
         # the minimum over the branches, taken in their order (as np.min over a stack of them would)
         best = None
         for x in BRANCHES:
@@ -105,6 +107,7 @@ def layer_terms(layer, count: int, hw: ArrayHardware, tech: Technology, metric: 
             else:
                 np.minimum(best, value, out=best)
         return (np.multiply(best, count, out=best),)
+    costs = branch_energy_delay(layer, hw, tech)
     # Per branch: energy and delay where both are finite (else inf), and the per-layer metric there
     # (E^a D^b of two infs is inf, as the metric of an unusable branch must be: a, b >= 1 here).
     e_use, d_use, per_layer = [], [], []

@@ -27,12 +27,15 @@ from .common import (
     ArrayHardware,
     LayerShape,
     MaskedCounts,
+    Number,
+    STALL_NOT_COMPUTED,
     dram_transfer_cycles,
     ofmap_extent,
     ofmap_write_cycles,
     quiet,
     stall,
     unit_volume,
+    with_stall_or_not,
 )
 from .subvolumes import SubvolumeCost, cover_ofmap_plane
 
@@ -40,7 +43,7 @@ __all__ = ["xyzizo", "xyzizo_masked"]
 
 
 @quiet
-def _subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
+def _subvolume(layer: LayerShape, hw: ArrayHardware, with_stall: bool = True) -> SubvolumeCost:
     """Costs of one ofmap block processed in XYZiZo order (reference ``XtoYtoZtoF``).
 
     The nest is built level by level, each level multiplying the one inside it
@@ -62,6 +65,9 @@ def _subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     its compute time stalls, slack of the X/Y phases may hide the next block's
     filter load, and channel groups kept in the ifmap SRAM load no ifmap on
     later filter sets.
+
+    ``with_stall=False`` leaves the stall out (``cycles_stall`` is
+    :data:`~.common.STALL_NOT_COMPUTED`): every other count is the same.
 
     Returns the block's costs over all input channels and all filters, its
     effective extents (equal to the requested ones where the psum SRAM held
@@ -99,21 +105,10 @@ def _subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     sram_ifmap_row = np.where(sliding_reuse, R * ifmap_w * c_uv, row_cycles * S * c_uv)
     sram_psum_row = 2 * psums_in_row * (R - 1) + psums_in_row
 
-    filter_bits_block = R * S * c_uv * f_uv * b_f
-    first_row_load = dram_transfer_cycles(filter_bits_block + R * ifmap_w * c_uv * b_i, hw)
-    stall_first_row = stall(first_row_load, row_cycles)
-    slack_first_row = np.where(stall_first_row == 0, row_cycles - first_row_load, 0)
-
     # --- Y level: effective height from the psum SRAM
     rows_fit = np.floor(hw.psram_bits / (row_positions * f_uv * b_p))
     ofmap_h = np.where(rows_fit >= E, E, rows_fit)
     ifmap_h = (ofmap_h - 1) * U + R
-
-    next_row_load = dram_transfer_cycles(U * ifmap_w * c_uv * b_i, hw)
-    stall_next_rows = stall(next_row_load, row_cycles) * (ofmap_h - 1)
-    slack_next_rows = np.where(stall_next_rows == 0, (row_cycles - next_row_load) * (ofmap_h - 1), 0)
-    stall_plane = stall_first_row + stall_next_rows
-    slack_plane = slack_first_row + slack_next_rows
 
     # --- Zi level: all channel groups
     channel_groups = C / c_uv  # real-valued, as in the reference
@@ -124,23 +119,6 @@ def _subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
         sram_psum_row * ofmap_h + 2 * psums_in_row * R * ofmap_h * np.ceil(channel_groups - 1)
     )
 
-    next_filter_prefetched = hw.fsram_bits >= 2 * filter_bits_block
-    stall_later_groups = np.where(
-        stall_plane <= slack_plane, 0, np.ceil((stall_plane - slack_plane) * (channel_groups - 1))
-    )
-    stall_volume = np.where(
-        slack_plane <= 0,
-        np.ceil(stall_plane * channel_groups),
-        np.where(
-            stall_plane <= 0,
-            0,
-            np.where(
-                next_filter_prefetched,
-                stall_plane + stall_later_groups,
-                np.ceil(stall_plane * channel_groups),
-            ),
-        ),
-    )
 
     # --- Zo level: all filter sets
     filter_sets = F / f_uv  # real-valued, as in the reference
@@ -167,19 +145,10 @@ def _subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
         plane * C + reloaded_per_set * np.ceil(filter_sets - 1),
     )
 
-    # Later filter sets: groups still in the ifmap SRAM only wait for their filters.
-    groups_kept = np.floor(hw.isram_bits / (plane * c_uv * b_i))
-    stall_filter_only = stall(dram_transfer_cycles(filter_bits_block, hw), row_cycles)
-    stall_later_set = np.where(
-        whole_ifmap_fits,
-        np.ceil(stall_filter_only * channel_groups),
-        stall_filter_only * groups_kept + np.ceil(stall_plane * (channel_groups - groups_kept)),
-    )
-    cycles_stall = np.where(
-        slack_plane <= 0,
-        stall_volume + np.ceil(stall_later_set * (filter_sets - 1)),
-        np.ceil(stall_volume * filter_sets),
-    )
+    if with_stall:
+        cycles_stall = _stall_cycles(layer, hw, c_uv, f_uv, ifmap_w, ofmap_h, row_cycles, plane, whole_ifmap_fits)
+    else:
+        cycles_stall = STALL_NOT_COMPUTED
 
     ofmap_elements = ofmap_h * ofmap_w * F
     counts = AccessCounts(
@@ -196,6 +165,69 @@ def _subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
 
     return SubvolumeCost(counts=counts, ofmap_w_eff=ofmap_w, ofmap_h_eff=ofmap_h, filters_eff=F,
                          infeasible=infeasible)
+
+
+def _stall_cycles(layer: LayerShape, hw: ArrayHardware, c_uv: Number, f_uv: Number, ifmap_w: Number,
+                  ofmap_h: Number, row_cycles: Number, plane: Number, whole_ifmap_fits: Number) -> Number:
+    """Stall cycles of one XYZiZo block (the rest of :func:`_subvolume`; its arguments are that function's
+    intermediate values of the same names), level by level:
+
+    * X: the first row loads the filter template and ``R`` ifmap rows;
+    * Y: each next row loads ``U`` ifmap rows; the plane's stall and slack are the sums;
+    * Zi: the slack may hide the next channel group's filters if the filter SRAM holds two templates;
+    * Zo: on later filter sets the channel groups still in the ifmap SRAM only wait for their filters.
+    """
+    R, S, C = layer.filter_h, layer.filter_w, layer.channels
+    F, U = layer.filters, layer.stride
+    b_f, b_i = hw.bits_filter, hw.bits_ifmap
+
+    # --- X level
+    filter_bits_block = R * S * c_uv * f_uv * b_f
+    first_row_load = dram_transfer_cycles(filter_bits_block + R * ifmap_w * c_uv * b_i, hw)
+    stall_first_row = stall(first_row_load, row_cycles)
+    slack_first_row = np.where(stall_first_row == 0, row_cycles - first_row_load, 0)
+
+    # --- Y level
+    next_row_load = dram_transfer_cycles(U * ifmap_w * c_uv * b_i, hw)
+    stall_next_rows = stall(next_row_load, row_cycles) * (ofmap_h - 1)
+    slack_next_rows = np.where(stall_next_rows == 0, (row_cycles - next_row_load) * (ofmap_h - 1), 0)
+    stall_plane = stall_first_row + stall_next_rows
+    slack_plane = slack_first_row + slack_next_rows
+
+    # --- Zi level
+    channel_groups = C / c_uv
+    next_filter_prefetched = hw.fsram_bits >= 2 * filter_bits_block
+    stall_later_groups = np.where(
+        stall_plane <= slack_plane, 0, np.ceil((stall_plane - slack_plane) * (channel_groups - 1))
+    )
+    stall_volume = np.where(
+        slack_plane <= 0,
+        np.ceil(stall_plane * channel_groups),
+        np.where(
+            stall_plane <= 0,
+            0,
+            np.where(
+                next_filter_prefetched,
+                stall_plane + stall_later_groups,
+                np.ceil(stall_plane * channel_groups),
+            ),
+        ),
+    )
+
+    # --- Zo level: later filter sets, groups still in the ifmap SRAM only wait for their filters
+    filter_sets = F / f_uv
+    groups_kept = np.floor(hw.isram_bits / (plane * c_uv * b_i))
+    stall_filter_only = stall(dram_transfer_cycles(filter_bits_block, hw), row_cycles)
+    stall_later_set = np.where(
+        whole_ifmap_fits,
+        np.ceil(stall_filter_only * channel_groups),
+        stall_filter_only * groups_kept + np.ceil(stall_plane * (channel_groups - groups_kept)),
+    )
+    return np.where(
+        slack_plane <= 0,
+        stall_volume + np.ceil(stall_later_set * (filter_sets - 1)),
+        np.ceil(stall_volume * filter_sets),
+    )
 
 
 def xyzizo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
@@ -217,6 +249,7 @@ def xyzizo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
     return xyzizo_masked(layer, hw).resolved()
 
 
-def xyzizo_masked(layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
-    """:func:`xyzizo` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`)."""
-    return cover_ofmap_plane(_subvolume, layer, hw)
+def xyzizo_masked(layer: LayerShape, hw: ArrayHardware, with_stall: bool = True) -> MaskedCounts:
+    """:func:`xyzizo` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`); with
+    ``with_stall=False`` its ``cycles_stall`` is :data:`~.common.STALL_NOT_COMPUTED`."""
+    return cover_ofmap_plane(with_stall_or_not(_subvolume, with_stall), layer, hw)

@@ -23,18 +23,21 @@ from .common import (
     ArrayHardware,
     LayerShape,
     MaskedCounts,
+    Number,
+    STALL_NOT_COMPUTED,
     dram_transfer_cycles,
     ofmap_extent,
     ofmap_write_cycles,
     quiet,
     stall,
     unit_volume,
+    with_stall_or_not,
 )
 from .subvolumes import SubvolumeCost, cover_ofmap_volume, psum_limited_row
 
 
 @quiet
-def xyzozi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
+def xyzozi_subvolume(layer: LayerShape, hw: ArrayHardware, with_stall: bool = True) -> SubvolumeCost:
     """Cost of the X -> Y -> Zo -> Zi loop nest on the largest block the psum SRAM holds.
 
     Port of the reference's ``XtoYtoFtoZ``. The array works on the unit volume
@@ -55,6 +58,9 @@ def xyzozi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     Stalls: each phase stalls by max(0, load - compute); slack left over in the
     X and Y phases may hide the filter load of the next filter set (only if
     the filter SRAM can double-buffer it).
+
+    ``with_stall=False`` leaves the stall out (``cycles_stall`` is
+    :data:`~.common.STALL_NOT_COMPUTED`): every other count is the same.
 
     Infeasible where the filter rows or the ifmap rows do not fit; the counts
     and extents are returned unmasked beside that mask (see
@@ -80,21 +86,12 @@ def xyzozi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     sram_filter_x = filter_unit * r
     sram_ifmap_x = np.where(u == 1, r * ifmap_w_eff * c_uv, cycles_x * s * c_uv)
     sram_psum_x = 2 * row_psums * (r - 1) + row_psums
-    filter_bits_x = r * s * c_uv * f_uv * bits_f
-    load_x = dram_transfer_cycles(filter_bits_x + r * ifmap_w_eff * c_uv * bits_i, hw)
-    stall_x = stall(load_x, cycles_x)
-    slack_x = np.where(stall_x == 0, cycles_x - load_x, 0)
 
     # Y: E_eff ofmap rows, each needing U new ifmap rows
     rows_fit = np.floor(hw.psram_bits / (outputs_eff * f_uv * bits_p))
     height_eff = np.where(rows_fit >= height, height, rows_fit)
     ifmap_h_eff = (height_eff - 1) * u + r
     cycles_xy = cycles_x * height_eff
-    load_row = dram_transfer_cycles(u * ifmap_w_eff * c_uv * bits_i, hw)
-    stall_y = stall(load_row, cycles_x) * (height_eff - 1)
-    slack_y = np.where(stall_y == 0, (cycles_x - load_row) * (height_eff - 1), 0)
-    stall_xy = stall_x + stall_y
-    slack_xy = slack_x + slack_y
 
     # Zo: F_eff ofmap planes in psum SRAM, F_eff / F_uv filter sets
     planes_fit = np.floor(hw.psram_bits / (width_eff * height_eff * bits_p))
@@ -112,29 +109,19 @@ def xyzozi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     sram_ifmap_xyzo = sram_ifmap_x * height_eff * np.ceil(filter_sets)
     sram_psum_xyzo = sram_psum_x * height_eff * filter_sets
 
-    filter_stall_x = stall(dram_transfer_cycles(filter_bits_x, hw), cycles_x)
-    no_slack_stall = np.where(
-        ifmap_block_fits,
-        stall_xy + np.ceil(filter_stall_x * (filter_sets - 1)),
-        np.ceil(stall_xy * filter_sets),
-    )
-    double_buffered = hw.fsram_bits >= 2 * filter_bits_x
-    hidden = double_buffered & (filter_stall_x <= slack_xy)
-    exposed_per_set = np.where(double_buffered, filter_stall_x - slack_xy, filter_stall_x)
-    slack_stall = np.where(
-        (filter_stall_x <= 0) | hidden,
-        stall_xy,
-        stall_xy + np.ceil(exposed_per_set * (filter_sets - 1)),
-    )
-    stall_xyzo = np.where(slack_xy <= 0, no_slack_stall, np.where(stall_xy <= 0, 0, slack_stall))
-
     # Zi: the block repeats for every C_uv slice of the channels
     channel_slices = channels / c_uv
+    if with_stall:
+        stall_xyzo = _stall_xyzo(layer, hw, c_uv, f_uv, ifmap_w_eff, cycles_x, height_eff, filter_sets,
+                                 ifmap_block_fits)
+        cycles_stall = np.ceil(stall_xyzo * channel_slices)
+    else:
+        cycles_stall = STALL_NOT_COMPUTED
     psum_per_slice = 2 * row_psums * r * height_eff * filter_sets
     ofmap_block = height_eff * width_eff * filters_eff
     counts = AccessCounts(
         cycles_ideal=cycles_xyzo * np.ceil(channel_slices),
-        cycles_stall=np.ceil(stall_xyzo * channel_slices),
+        cycles_stall=cycles_stall,
         cycles_write=ofmap_write_cycles(ofmap_block, hw),
         sram_filter=sram_filter_xyzo * channel_slices,
         sram_ifmap=sram_ifmap_xyzo * channel_slices,
@@ -152,6 +139,45 @@ def xyzozi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     )
 
 
+def _stall_xyzo(layer: LayerShape, hw: ArrayHardware, c_uv: Number, f_uv: Number, ifmap_w_eff: Number,
+                cycles_x: Number, height_eff: Number, filter_sets: Number, ifmap_block_fits: Number) -> Number:
+    """Stall cycles of the X, Y and Zo levels of one XYZoZi block (the rest of :func:`xyzozi_subvolume`; its
+    arguments are that function's intermediate values of the same names).
+
+    X: the first row loads the filter rows and ``R`` ifmap rows; Y: each next row loads ``U`` ifmap rows;
+    Zo: each further filter set loads its filters, hidden by the X and Y slack where the filter SRAM can
+    double-buffer them; without slack, the ifmap rows that did not stay are reloaded as well.
+    """
+    r, s, u = layer.filter_h, layer.filter_w, layer.stride
+    bits_f, bits_i = hw.bits_filter, hw.bits_ifmap
+    filter_bits_x = r * s * c_uv * f_uv * bits_f
+    load_x = dram_transfer_cycles(filter_bits_x + r * ifmap_w_eff * c_uv * bits_i, hw)
+    stall_x = stall(load_x, cycles_x)
+    slack_x = np.where(stall_x == 0, cycles_x - load_x, 0)
+
+    load_row = dram_transfer_cycles(u * ifmap_w_eff * c_uv * bits_i, hw)
+    stall_y = stall(load_row, cycles_x) * (height_eff - 1)
+    slack_y = np.where(stall_y == 0, (cycles_x - load_row) * (height_eff - 1), 0)
+    stall_xy = stall_x + stall_y
+    slack_xy = slack_x + slack_y
+
+    filter_stall_x = stall(dram_transfer_cycles(filter_bits_x, hw), cycles_x)
+    no_slack_stall = np.where(
+        ifmap_block_fits,
+        stall_xy + np.ceil(filter_stall_x * (filter_sets - 1)),
+        np.ceil(stall_xy * filter_sets),
+    )
+    double_buffered = hw.fsram_bits >= 2 * filter_bits_x
+    hidden = double_buffered & (filter_stall_x <= slack_xy)
+    exposed_per_set = np.where(double_buffered, filter_stall_x - slack_xy, filter_stall_x)
+    slack_stall = np.where(
+        (filter_stall_x <= 0) | hidden,
+        stall_xy,
+        stall_xy + np.ceil(exposed_per_set * (filter_sets - 1)),
+    )
+    return np.where(slack_xy <= 0, no_slack_stall, np.where(stall_xy <= 0, 0, slack_stall))
+
+
 def xyzozi(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
     """Counts of branch XYZoZi (reference ``xyFz``) for a whole layer (one group).
 
@@ -161,6 +187,7 @@ def xyzozi(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
     return xyzozi_masked(layer, hw).resolved()
 
 
-def xyzozi_masked(layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
-    """:func:`xyzozi` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`)."""
-    return cover_ofmap_volume(xyzozi_subvolume, layer, hw)
+def xyzozi_masked(layer: LayerShape, hw: ArrayHardware, with_stall: bool = True) -> MaskedCounts:
+    """:func:`xyzozi` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`); with
+    ``with_stall=False`` its ``cycles_stall`` is :data:`~.common.STALL_NOT_COMPUTED`."""
+    return cover_ofmap_volume(with_stall_or_not(xyzozi_subvolume, with_stall), layer, hw)

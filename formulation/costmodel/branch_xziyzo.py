@@ -23,6 +23,8 @@ from .common import (
     ArrayHardware,
     LayerShape,
     MaskedCounts,
+    Number,
+    STALL_NOT_COMPUTED,
     dram_transfer_cycles,
     filter_dram_with_reloads,
     ifmap_dram_over_filter_groups,
@@ -34,6 +36,7 @@ from .common import (
     stall,
     stall_over_filter_groups,
     unit_volume,
+    with_stall_or_not,
 )
 from .subvolumes import psum_limited_row
 
@@ -45,7 +48,7 @@ def _as_float(value):
 
 
 @quiet
-def _strip_costs(layer: LayerShape, hw: ArrayHardware):
+def _strip_costs(layer: LayerShape, hw: ArrayHardware, with_stall: bool = True):
     """Cost of one XZiYZo strip of the ofmap (reference ``XtoZtoYtoF``).
 
     The strip is as wide as the psum SRAM allows: the full ofmap width if
@@ -56,7 +59,8 @@ def _strip_costs(layer: LayerShape, hw: ArrayHardware):
     its ofmap width (``G`` itself when the strip is the whole width) and the
     mask of lanes where the branch is rejected (a filter row template or an
     ifmap row band does not fit its SRAM, or the array cannot hold a single
-    filter row / the psum SRAM a single output column).
+    filter row / the psum SRAM a single output column). ``with_stall=False``
+    leaves the stall out (``cycles_stall`` is :data:`~.common.STALL_NOT_COMPUTED`).
     """
     R, S = _as_float(layer.filter_h), _as_float(layer.filter_w)
     C = _as_float(layer.channels)
@@ -92,17 +96,12 @@ def _strip_costs(layer: LayerShape, hw: ArrayHardware):
     sram_filter_x = S * c_uv * f_uv * R
     sram_ifmap_x = np.where(U == 1, R * strip_w * c_uv, cycles_x * S * c_uv)
     sram_psum_x = 2 * psums_per_row * (R - 1) + psums_per_row
-    load_x = dram_transfer_cycles(filter_template_bits + ifmap_band_bits, hw)
-    stall_x = stall(load_x, cycles_x)
-    slack_x = stall(cycles_x, load_x)
 
     # Zi: repeat for every channel group; psums stay in the psum SRAM.
     cycles_xz = cycles_x * channel_steps
     sram_filter_xz = sram_filter_x * channel_ratio
     sram_ifmap_xz = sram_ifmap_x * channel_ratio
     sram_psum_xz = sram_psum_x + np.ceil(C / c_uv - 1) * (2 * psums_per_row * R)
-    stall_xz = np.ceil(stall_x * channel_ratio)
-    slack_xz = slack_x * channel_steps
 
     # Y: one finished ofmap row per step, rows traversed in reverse order
     # so that whatever stayed in SRAM from the previous row is reused.
@@ -119,6 +118,65 @@ def _strip_costs(layer: LayerShape, hw: ArrayHardware):
     sram_filter_xzy = sram_filter_xz * E
     sram_ifmap_xzy = sram_ifmap_xz * E
     sram_psum_xzy = sram_psum_xz * E
+
+    # Zo: the whole XZiY nest again for every set of F_uv filters.
+    cycles_ideal = cycles_xzy * filter_steps
+    sram_filter = sram_filter_xzy * filter_ratio
+    dram_filter = dram_filter_xzy * filter_ratio
+    sram_ifmap = sram_ifmap_xzy * filter_steps
+    sram_psum = sram_psum_xzy * filter_ratio
+    # Later filter sets reuse the R-row bands of the strip still in the ifmap SRAM.
+    dram_ifmap = ifmap_dram_over_filter_groups(
+        dram_ifmap_xzy, strip_w * ifmap_h_used * C, strip_w * R, filter_ratio, hw
+    )
+
+    if with_stall:
+        cycles_stall = _stall_cycles(layer, hw, c_uv, f_uv, strip_w, cycles_x, filter_template_bits,
+                                     ifmap_band_bits)
+    else:
+        cycles_stall = STALL_NOT_COMPUTED
+
+    ofmap_elements = E * strip_g * F
+    counts = AccessCounts(
+        cycles_ideal=cycles_ideal,
+        cycles_stall=cycles_stall,
+        cycles_write=ofmap_write_cycles(ofmap_elements, hw),
+        sram_filter=sram_filter,
+        sram_ifmap=sram_ifmap,
+        sram_psum=sram_psum,
+        dram_filter=dram_filter,
+        dram_ifmap=dram_ifmap,
+        dram_ofmap=ofmap_elements,
+    )
+    return counts, strip_g, infeasible
+
+
+def _stall_cycles(layer: LayerShape, hw: ArrayHardware, c_uv: Number, f_uv: Number, strip_w: Number,
+                  cycles_x: Number, filter_template_bits: Number, ifmap_band_bits: Number) -> Number:
+    """Stall cycles of one XZiYZo strip (the rest of :func:`_strip_costs`; its arguments are that
+    function's intermediate values of the same names), level by level:
+
+    * X: the template and an ifmap band load while a row computes; Zi: every channel group the same;
+    * Y (only when the X step had no slack to hide loads): each next row loads ``U`` ifmap rows (a whole
+      band where the strip's bands do not all stay), plus the templates the filter SRAM did not keep;
+    * Zo: the next filter set may be prefetched into the filter SRAM space left over, using the slack
+      of the Y loop.
+    """
+    R, S = _as_float(layer.filter_h), _as_float(layer.filter_w)
+    C = _as_float(layer.channels)
+    E, U = _as_float(layer.ofmap_h), _as_float(layer.stride)
+    F = _as_float(layer.filters)
+    fsram, isram = _as_float(hw.fsram_bits), _as_float(hw.isram_bits)
+    b_f, b_i = _as_float(hw.bits_filter), _as_float(hw.bits_ifmap)
+    channel_ratio = C / c_uv
+    channel_steps = np.ceil(C / c_uv)
+    filter_ratio = F / f_uv
+
+    load_x = dram_transfer_cycles(filter_template_bits + ifmap_band_bits, hw)
+    stall_x = stall(load_x, cycles_x)
+    slack_x = stall(cycles_x, load_x)
+    stall_xz = np.ceil(stall_x * channel_ratio)
+    slack_xz = slack_x * channel_steps
 
     # Stall of the Y loop (only when the X step had no slack to hide loads).
     no_slack = slack_xz <= 0
@@ -143,36 +201,11 @@ def _strip_costs(layer: LayerShape, hw: ArrayHardware):
     stall_next_row = np.where(filters_resident, stall_resident, stall_streamed)
     stall_xzy = np.where(no_slack, stall_xz + stall_next_row * (E - 1), 0.0)
 
-    # Zo: the whole XZiY nest again for every set of F_uv filters.
-    cycles_ideal = cycles_xzy * filter_steps
-    sram_filter = sram_filter_xzy * filter_ratio
-    dram_filter = dram_filter_xzy * filter_ratio
-    sram_ifmap = sram_ifmap_xzy * filter_steps
-    sram_psum = sram_psum_xzy * filter_ratio
-    # Later filter sets reuse the R-row bands of the strip still in the ifmap SRAM.
-    dram_ifmap = ifmap_dram_over_filter_groups(
-        dram_ifmap_xzy, strip_w * ifmap_h_used * C, strip_w * R, filter_ratio, hw
-    )
-
     # Stall of the Zo loop: the next filter set may be prefetched into the
     # filter SRAM space left over, using the slack of the Y loop.
-    cycles_stall = np.where(
+    return np.where(
         no_slack, stall_over_filter_groups(stall_xzy, slack_xzy, full_filter_bits, filter_ratio, hw), 0.0
     )
-
-    ofmap_elements = E * strip_g * F
-    counts = AccessCounts(
-        cycles_ideal=cycles_ideal,
-        cycles_stall=cycles_stall,
-        cycles_write=ofmap_write_cycles(ofmap_elements, hw),
-        sram_filter=sram_filter,
-        sram_ifmap=sram_ifmap,
-        sram_psum=sram_psum,
-        dram_filter=dram_filter,
-        dram_ifmap=dram_ifmap,
-        dram_ofmap=ofmap_elements,
-    )
-    return counts, strip_g, infeasible
 
 
 def xziyzo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
@@ -190,17 +223,19 @@ def xziyzo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
 
 
 @quiet
-def xziyzo_masked(layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
-    """:func:`xziyzo` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`)."""
+def xziyzo_masked(layer: LayerShape, hw: ArrayHardware, with_stall: bool = True) -> MaskedCounts:
+    """:func:`xziyzo` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`); with
+    ``with_stall=False`` its ``cycles_stall`` is :data:`~.common.STALL_NOT_COMPUTED`."""
     G = _as_float(layer.ofmap_w)
     U, S = _as_float(layer.stride), _as_float(layer.filter_w)
 
-    first, strip_g, infeasible = _strip_costs(layer, hw)
+    strip_costs = with_stall_or_not(_strip_costs, with_stall)
+    first, strip_g, infeasible = strip_costs(layer, hw)
     split = strip_g < G
     strips = np.where(split, np.floor(G / strip_g), 1.0)
     rest_g = np.where(split, G - strip_g * strips, 0.0)
     rest_w = ifmap_extent(rest_g, S, U)
-    rest, _, _ = on_lanes(rest_g > 0, _strip_costs, layer.replace(ifmap_w=rest_w, ofmap_w=rest_g), hw,
+    rest, _, _ = on_lanes(rest_g > 0, strip_costs, layer.replace(ifmap_w=rest_w, ofmap_w=rest_g), hw,
                           (AccessCounts.zeros(), np.float64(0.0), np.False_))
     total = first.scaled(strips) + AccessCounts.select(rest_g > 0, rest, AccessCounts.zeros())
     return MaskedCounts(total, infeasible)

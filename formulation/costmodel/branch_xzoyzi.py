@@ -52,12 +52,14 @@ from .common import (
     LayerShape,
     MaskedCounts,
     Number,
+    STALL_NOT_COMPUTED,
     dram_transfer_cycles,
     filter_dram_with_reloads,
     ofmap_extent,
     ofmap_write_cycles,
     quiet,
     unit_volume,
+    with_stall_or_not,
 )
 from .subvolumes import SubvolumeCost, cover_ofmap_volume, psum_limited_row
 
@@ -73,7 +75,7 @@ def _exceeding(load: Number, compute: Number) -> Number:
 
 
 @quiet
-def xzoyzi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
+def xzoyzi_subvolume(layer: LayerShape, hw: ArrayHardware, with_stall: bool = True) -> SubvolumeCost:
     """Counts of the X -> F -> Y -> Z loop nest on the first psum-SRAM-sized subvolume.
 
     Reference function ``XtoFtoYtoZ``. Returns the subvolume's counts and its
@@ -82,7 +84,8 @@ def xzoyzi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     are returned unmasked beside it) where the filter SRAM cannot hold ``R``
     rows of the unit volume, the ifmap SRAM cannot hold ``R`` ifmap rows of
     ``C_uv`` channels, the array has fewer rows than the filter width or the
-    psum SRAM cannot hold ``F_uv`` psums of a single output column.
+    psum SRAM cannot hold ``F_uv`` psums of a single output column. ``with_stall=False`` leaves the
+    stall out (``cycles_stall`` is :data:`~.common.STALL_NOT_COMPUTED`): every other count is the same.
     """
     R, S, H = layer.filter_h, layer.filter_w, layer.ifmap_h
     C, E, F, U = layer.channels, layer.ofmap_h, layer.filters, layer.stride
@@ -109,11 +112,6 @@ def xzoyzi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     ifmap_sram_x = np.where(U == 1, R * w_eff * c_uv, cycles_x * S * c_uv)
     psum_sram_x = 2 * psums_x * (R - 1) + psums_x
 
-    set_filter_bits = R * S * c_uv * f_uv * b_f
-    row_ifmap_bits = R * w_eff * c_uv * b_i
-    load_x = dram_transfer_cycles(set_filter_bits + row_ifmap_bits, hw)
-    stall_x = _exceeding(load_x, cycles_x)
-    slack_x = np.where(stall_x == 0, cycles_x - load_x, 0)
 
     # F: filters whose G_eff-wide psum rows fit, a multiple of F_uv when cut.
     whole_f = g_eff * F * b_p <= psram
@@ -123,13 +121,6 @@ def xzoyzi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     filter_sram_xf = filter_x * filter_sets
     ifmap_sram_xf = ifmap_sram_x * np.ceil(filter_sets)
     psum_sram_xf = psum_sram_x * filter_sets
-
-    load_set = dram_transfer_cycles(set_filter_bits, hw)
-    stall_set = _exceeding(load_set, cycles_x)
-    stall_f = np.ceil(stall_set * (filter_sets - 1))
-    slack_f = np.where(stall_f == 0, (cycles_x - load_set) * np.ceil(filter_sets - 1), 0)
-    stall_xf = stall_x + stall_f
-    slack_xf = slack_x + slack_f
 
     # Y: ofmap rows of all F_eff planes that fit the psum SRAM.
     rows_fit = np.floor(psram / (g_eff * f_eff * b_p))
@@ -145,18 +136,18 @@ def xzoyzi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     ifmap_sram_xfy = ifmap_sram_xf * e_eff
     psum_sram_xfy = psum_sram_xf * e_eff
 
-    stall_xfy = _stall_along_y(
-        hw, U, w_eff, c_uv, f_uv, f_eff, R, S, e_eff, cycles_x,
-        load_set, stall_xf, slack_xf, row_ifmap_bits,
-    )
-
     # Z: every further C_uv input channels repeat the XFY nest onto the same psums.
     channel_sets = C / c_uv
+    if with_stall:
+        stall_xfy = _stall_xfy(layer, hw, c_uv, f_uv, w_eff, cycles_x, filter_sets, f_eff, e_eff)
+        cycles_stall = np.ceil(stall_xfy * channel_sets)
+    else:
+        cycles_stall = STALL_NOT_COMPUTED
     psum_sram_next = 2 * psums_x * R * filter_sets * e_eff
     ofmap_elements = e_eff * g_eff * f_eff
     counts = AccessCounts(
         cycles_ideal=cycles_xfy * np.ceil(channel_sets),
-        cycles_stall=np.ceil(stall_xfy * channel_sets),
+        cycles_stall=cycles_stall,
         cycles_write=ofmap_write_cycles(ofmap_elements, hw),
         sram_filter=filter_sram_xfy * channel_sets,
         sram_ifmap=ifmap_sram_xfy * channel_sets,
@@ -167,6 +158,34 @@ def xzoyzi_subvolume(layer: LayerShape, hw: ArrayHardware) -> SubvolumeCost:
     )
     return SubvolumeCost(counts=counts, ofmap_w_eff=g_eff, ofmap_h_eff=e_eff, filters_eff=f_eff,
                          infeasible=infeasible)
+
+
+def _stall_xfy(layer: LayerShape, hw: ArrayHardware, c_uv: Number, f_uv: Number, w_eff: Number,
+               cycles_x: Number, filter_sets: Number, f_eff: Number, e_eff: Number) -> Number:
+    """Stall cycles of the X, F and Y levels of one XZoYZi block (the rest of :func:`xzoyzi_subvolume`;
+    its arguments are that function's intermediate values of the same names).
+
+    X: the first row loads one filter set and ``R`` ifmap rows; F: each further filter set loads its
+    filters; Y: :func:`_stall_along_y`.
+    """
+    R, S, U = layer.filter_h, layer.filter_w, layer.stride
+    b_f, b_i = hw.bits_filter, hw.bits_ifmap
+    set_filter_bits = R * S * c_uv * f_uv * b_f
+    row_ifmap_bits = R * w_eff * c_uv * b_i
+    load_x = dram_transfer_cycles(set_filter_bits + row_ifmap_bits, hw)
+    stall_x = _exceeding(load_x, cycles_x)
+    slack_x = np.where(stall_x == 0, cycles_x - load_x, 0)
+
+    load_set = dram_transfer_cycles(set_filter_bits, hw)
+    stall_set = _exceeding(load_set, cycles_x)
+    stall_f = np.ceil(stall_set * (filter_sets - 1))
+    slack_f = np.where(stall_f == 0, (cycles_x - load_set) * np.ceil(filter_sets - 1), 0)
+    stall_xf = stall_x + stall_f
+    slack_xf = slack_x + slack_f
+    return _stall_along_y(
+        hw, U, w_eff, c_uv, f_uv, f_eff, R, S, e_eff, cycles_x,
+        load_set, stall_xf, slack_xf, row_ifmap_bits,
+    )
 
 
 def _stall_along_y(hw, U, w_eff, c_uv, f_uv, f_eff, R, S, e_eff, cycles_x,
@@ -218,6 +237,7 @@ def xzoyzi(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
     return xzoyzi_masked(layer, hw).resolved()
 
 
-def xzoyzi_masked(layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
-    """:func:`xzoyzi` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`)."""
-    return cover_ofmap_volume(xzoyzi_subvolume, layer, hw)
+def xzoyzi_masked(layer: LayerShape, hw: ArrayHardware, with_stall: bool = True) -> MaskedCounts:
+    """:func:`xzoyzi` with its infeasible lanes kept apart (:class:`~.common.MaskedCounts`); with
+    ``with_stall=False`` its ``cycles_stall`` is :data:`~.common.STALL_NOT_COMPUTED`."""
+    return cover_ofmap_volume(with_stall_or_not(xzoyzi_subvolume, with_stall), layer, hw)

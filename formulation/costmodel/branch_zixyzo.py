@@ -35,6 +35,7 @@ from .common import (
     LayerShape,
     MaskedCounts,
     Number,
+    STALL_NOT_COMPUTED,
     dram_transfer_cycles,
     filter_dram_with_reloads,
     ifmap_dram_over_filter_groups,
@@ -163,8 +164,9 @@ def zixyzo(layer: LayerShape, hw: ArrayHardware) -> AccessCounts:
 
 
 @quiet
-def zixyzo_masked(layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
-    """:func:`zixyzo` with its infeasible lanes (every count ``inf``) kept apart (:class:`~.common.MaskedCounts`)."""
+def zixyzo_masked(layer: LayerShape, hw: ArrayHardware, with_stall: bool = True) -> MaskedCounts:
+    """:func:`zixyzo` with its infeasible lanes (every count ``inf``) kept apart (:class:`~.common.MaskedCounts`);
+    with ``with_stall=False`` its ``cycles_stall`` is :data:`~.common.STALL_NOT_COMPUTED`."""
     R, S, C = layer.filter_h, layer.filter_w, layer.channels
     E, G, F = layer.ofmap_h, layer.ofmap_w, layer.filters
     channels_uv, filters_uv = unit_volume(layer, hw)
@@ -186,7 +188,8 @@ def zixyzo_masked(layer: LayerShape, hw: ArrayHardware) -> MaskedCounts:
     ifmap_whole = layer.ifmap_w * layer.ifmap_h * C
     counts = AccessCounts(
         cycles_ideal=cycles_ideal,
-        cycles_stall=_dram_stall(layer, hw, filters_uv, element_cycles, group_share),
+        cycles_stall=(_dram_stall(layer, hw, filters_uv, element_cycles, group_share) if with_stall
+                      else STALL_NOT_COMPUTED),
         cycles_write=ofmap_write_cycles(E * G * F, hw),
         sram_filter=filter_reads_element * G * E * group_share,
         sram_ifmap=ifmap_reads_element * G * E * groups,

@@ -21,7 +21,7 @@ Conventions (docs/model.md sections 2 and 3.8, as the reference implementation o
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from functools import wraps
+from functools import partial, wraps
 
 import numpy as np
 
@@ -35,18 +35,24 @@ class _Quiet:
 
     Usable as ``with quiet:`` (re-entrant, any number of times) and as a
     decorator ``@quiet``. A plain ``np.errstate`` object cannot be entered twice.
+    Only the outermost entry sets numpy's error state (a nested one would set
+    the same state again: the cost model enters it hundreds of times per layer).
     """
 
     def __init__(self) -> None:
-        self._active: list[np.errstate] = []
+        self._active: list[np.errstate | None] = []
 
     def __enter__(self) -> None:
-        state = np.errstate(divide="ignore", invalid="ignore", over="ignore")
-        state.__enter__()
+        state = None
+        if not self._active:
+            state = np.errstate(divide="ignore", invalid="ignore", over="ignore")
+            state.__enter__()
         self._active.append(state)
 
     def __exit__(self, *exc) -> None:
-        self._active.pop().__exit__(*exc)
+        state = self._active.pop()
+        if state is not None:
+            state.__exit__(*exc)
 
     def __call__(self, function):
         @wraps(function)
@@ -80,6 +86,18 @@ class ArrayHardware:
     dram_block_bits: Number = 128
 
 
+STALL_NOT_COMPUTED = np.float64(np.nan)
+"""``cycles_stall`` of counts computed with ``with_stall=False`` (every branch function takes it): a
+caller that needs no delay (an energy-only metric) skips the stall model, the one part of the counts
+that depends on all five hardware axes. NaN, so that a delay derived from it by mistake is NaN."""
+
+
+def with_stall_or_not(function, with_stall: bool):
+    """``function`` itself, or ``function`` with ``with_stall=False`` bound (for the covers and
+    :func:`on_lanes`, which call it as ``function(layer, hw)``)."""
+    return function if with_stall else partial(function, with_stall=False)
+
+
 @dataclass(frozen=True)
 class AccessCounts:
     """What one branch costs on one layer: three cycle parts and six access counts."""
@@ -96,10 +114,10 @@ class AccessCounts:
 
     @classmethod
     def zeros(cls) -> "AccessCounts":
-        return cls(*([0.0] * len(fields(cls))))
+        return cls(*([0.0] * len(_COUNT_NAMES)))
 
     def values(self) -> list[Number]:
-        return [getattr(self, f.name) for f in fields(self)]
+        return [getattr(self, name) for name in _COUNT_NAMES]
 
     def map(self, fn) -> "AccessCounts":
         """Apply ``fn`` to every field."""
@@ -113,7 +131,16 @@ class AccessCounts:
 
     @staticmethod
     def select(condition: Number, if_true: "AccessCounts", if_false: "AccessCounts") -> "AccessCounts":
-        """Field-wise ``np.where(condition, if_true, if_false)``."""
+        """Field-wise ``np.where(condition, if_true, if_false)``.
+
+        Where ``condition`` holds everywhere (nowhere), ``if_true`` (``if_false``) itself: the same
+        values, left at the shapes of their own axes instead of being broadcast to the condition's.
+        """
+        condition = np.asarray(condition, dtype=bool)
+        if condition.all():
+            return if_true
+        if not condition.any():
+            return if_false
         return AccessCounts(
             *(np.where(condition, a, b) for a, b in zip(if_true.values(), if_false.values()))
         )
@@ -125,6 +152,9 @@ class AccessCounts:
     @property
     def cycles_total(self) -> Number:
         return self.cycles_ideal + self.cycles_stall + self.cycles_write
+
+
+_COUNT_NAMES = tuple(f.name for f in fields(AccessCounts))
 
 
 @dataclass(frozen=True)

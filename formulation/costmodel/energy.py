@@ -40,12 +40,22 @@ def compute_energy_j(macs: Number, hw: ArrayHardware, tech: Technology) -> tuple
     return mac_j, rf_j
 
 
-def access_energy_j(counts: AccessCounts, hw: ArrayHardware, tech: Technology) -> tuple[Number, Number]:
-    """SRAM and DRAM access energy of one branch's counts."""
+def sram_j_per_bit(hw: ArrayHardware, tech: Technology) -> tuple[Number, Number, Number]:
+    """Per-bit access energy of the filter, ifmap and psum SRAM (J), by their sizes."""
+    return (tech.sram_energy_j_per_bit(hw.fsram_bits / BITS_PER_KB),
+            tech.sram_energy_j_per_bit(hw.isram_bits / BITS_PER_KB),
+            tech.sram_energy_j_per_bit(hw.psram_bits / BITS_PER_KB))
+
+
+def access_energy_j(counts: AccessCounts, hw: ArrayHardware, tech: Technology,
+                    per_bit: tuple[Number, Number, Number] | None = None) -> tuple[Number, Number]:
+    """SRAM and DRAM access energy of one branch's counts; ``per_bit``: :func:`sram_j_per_bit`, if the
+    caller has it already (it depends on the hardware only)."""
+    e_filter, e_ifmap, e_psum = sram_j_per_bit(hw, tech) if per_bit is None else per_bit
     sram_j = (
-        counts.sram_filter * hw.bits_filter * tech.sram_energy_j_per_bit(hw.fsram_bits / BITS_PER_KB)
-        + counts.sram_ifmap * hw.bits_ifmap * tech.sram_energy_j_per_bit(hw.isram_bits / BITS_PER_KB)
-        + counts.sram_psum * hw.bits_psum * tech.sram_energy_j_per_bit(hw.psram_bits / BITS_PER_KB)
+        counts.sram_filter * hw.bits_filter * e_filter
+        + counts.sram_ifmap * hw.bits_ifmap * e_ifmap
+        + counts.sram_psum * hw.bits_psum * e_psum
     )
     dram_j = (
         counts.dram_filter * hw.bits_filter + counts.dram_ifmap * hw.bits_ifmap
@@ -54,7 +64,9 @@ def access_energy_j(counts: AccessCounts, hw: ArrayHardware, tech: Technology) -
     return sram_j, dram_j
 
 
-def energy_parts(counts: AccessCounts, macs: Number, hw: ArrayHardware, tech: Technology) -> EnergyParts:
+def energy_parts(counts: AccessCounts, macs: Number, hw: ArrayHardware, tech: Technology,
+                 per_bit: tuple[Number, Number, Number] | None = None) -> EnergyParts:
+    """Paper eqs. 12-16 (module docstring); ``per_bit`` as for :func:`access_energy_j`."""
     mac_j, rf_j = compute_energy_j(macs, hw, tech)
-    sram_j, dram_j = access_energy_j(counts, hw, tech)
+    sram_j, dram_j = access_energy_j(counts, hw, tech, per_bit)
     return EnergyParts(mac_j=mac_j, rf_j=rf_j, sram_j=sram_j, dram_j=dram_j)

@@ -30,8 +30,8 @@ from deepopt_mip.formulation.costmodel.branch_xyzozi import xyzozi, xyzozi_maske
 from deepopt_mip.formulation.costmodel.branch_xziyzo import xziyzo, xziyzo_masked
 from deepopt_mip.formulation.costmodel.branch_xzoyzi import xzoyzi, xzoyzi_masked
 from deepopt_mip.formulation.costmodel.branch_zixyzo import zixyzo, zixyzo_masked
-from deepopt_mip.formulation.costmodel.common import AccessCounts, ArrayHardware, Number, quiet
-from deepopt_mip.formulation.costmodel.energy import EnergyParts, energy_parts
+from deepopt_mip.formulation.costmodel.common import STALL_NOT_COMPUTED, AccessCounts, ArrayHardware, Number, quiet
+from deepopt_mip.formulation.costmodel.energy import EnergyParts, energy_parts, sram_j_per_bit
 from deepopt_mip.formulation.layers import Layer, LayerShape
 from deepopt_mip.formulation.technology import Technology
 
@@ -129,7 +129,8 @@ def branch_costs(layer: Layer, hw: ArrayHardware, tech: Technology) -> dict[str,
         }
 
 
-def branch_energy_delay(layer: Layer, hw: ArrayHardware, tech: Technology) -> dict[str, tuple[Number, Number]]:
+def branch_energy_delay(layer: Layer, hw: ArrayHardware, tech: Technology,
+                        with_delay: bool = True) -> dict[str, tuple[Number, Number]]:
     """Energy (J) and delay (cycles) of every branch: the numbers of :func:`branch_costs`, for large grids.
 
     The branches' counts come with their infeasible lanes apart
@@ -139,6 +140,10 @@ def branch_energy_delay(layer: Layer, hw: ArrayHardware, tech: Technology) -> di
     every field, so there its energy and delay are what the same formulas
     give for all-``inf`` counts, evaluated once per layer: every value equals
     :func:`branch_costs`' (tested).
+
+    ``with_delay=False`` (for a metric of energy alone) leaves the stall
+    model out of the conv branches (``with_stall=False``) and returns a NaN
+    delay for them; the energies are the same.
     """
     if layer.kind == "fc":
         return {b: (c.energy_j, c.delay_cycles) for b, c in branch_costs(layer, hw, tech).items()}
@@ -147,15 +152,19 @@ def branch_energy_delay(layer: Layer, hw: ArrayHardware, tech: Technology) -> di
         no_channel_fits = _no_filter_row_fits(shape, hw)
         extra = no_channel_fits if np.any(no_channel_fits) else None
 
+        per_bit = sram_j_per_bit(hw, tech)
+
         def energy_delay(counts: AccessCounts) -> tuple[Number, Number]:
             counts = _per_layer(counts, layer)
-            return energy_parts(counts, layer.macs, hw, tech).total_j, counts.cycles_total
+            return (energy_parts(counts, layer.macs, hw, tech, per_bit).total_j,
+                    counts.cycles_total if with_delay else None)
 
         blocked_energy, blocked_delay = energy_delay(AccessCounts.zeros().map(lambda _: np.inf))
         out = {}
         for b, fn in CONV_BRANCH_MASKED.items():
-            masked = fn(shape, hw)
+            masked = fn(shape, hw, with_stall=with_delay)
             infeasible = masked.infeasible if extra is None else masked.infeasible | extra
             energy, delay = energy_delay(masked.counts)
-            out[b] = (np.where(infeasible, blocked_energy, energy), np.where(infeasible, blocked_delay, delay))
+            out[b] = (np.where(infeasible, blocked_energy, energy),
+                      np.where(infeasible, blocked_delay, delay) if with_delay else STALL_NOT_COMPUTED)
     return out

@@ -155,6 +155,8 @@ so that arithmetic on them follows numpy's rules, e.g. 1 / 0 = inf, in lanes tha
 
 def _add_where(condition: Number, total: AccessCounts, part: AccessCounts) -> AccessCounts:
     """``total + part`` where ``condition`` holds, ``total`` elsewhere (``part`` may be NaN there)."""
+    if not np.any(condition):
+        return total
     return AccessCounts.select(condition, total + part, total)
 
 
@@ -170,7 +172,10 @@ def priced_where(used: Number, cost: SubvolumeCost, layer: LayerShape, skip: Num
     (the common case) ``cost`` is returned as it is, and no intermediate is
     broadcast to the full grid.
     """
-    hit = used & cost.infeasible & ~np.asarray(skip, dtype=bool)
+    hit = used & cost.infeasible
+    if not np.any(hit):  # the common case, decided before the mask of ``skip`` is combined in
+        return cost
+    hit = hit & ~np.asarray(skip, dtype=bool)
     if not np.any(hit):
         return cost
     return SubvolumeCost(
@@ -209,11 +214,9 @@ def _x_pass(first: SubvolumeCost, layer: LayerShape, whole: Number) -> _XPass:
     split = first.ofmap_w_eff < width
     pass_x = np.floor(width / first.ofmap_w_eff)
     rest_w = np.where(split, width - first.ofmap_w_eff * pass_x, width)
-    total = AccessCounts.select(
-        split,
-        first.counts.scaled(layer.ofmap_h).scaled(pass_x),
-        AccessCounts.select(whole, first.counts, AccessCounts.zeros()),
-    )
+    total = AccessCounts.select(whole, first.counts, AccessCounts.zeros())
+    if np.any(split):
+        total = AccessCounts.select(split, first.counts.scaled(layer.ofmap_h).scaled(pass_x), total)
     return _XPass(split, rest_w, ifmap_extent(rest_w, layer.filter_w, layer.stride), total)
 
 
@@ -235,7 +238,8 @@ def _plane_cover(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardware) -
     strip_layer = layer.replace(ifmap_w=rest_iw, ofmap_w=rest_w)
     strip = _later_pass(y_split, price, strip_layer, hw, first_bad)
     pass_y = np.floor(height / strip.ofmap_h_eff)
-    total = _add_where(y_split, total, strip.counts.scaled(pass_y))
+    if np.any(y_split):
+        total = _add_where(y_split, total, strip.counts.scaled(pass_y))
     rest_h = np.where(y_split, height - strip.ofmap_h_eff * pass_y, height)
     done = done | (y_split & (rest_h == 0))
 
@@ -312,7 +316,8 @@ def cover_ofmap_volume(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardw
     strip_layer = layer.replace(ifmap_w=rest_iw, ofmap_w=rest_w, filters=strip_filters)
     strip = _later_pass(y_split, price, strip_layer, hw, first_bad)
     pass_y = np.floor(height / strip.ofmap_h_eff)
-    total = _add_where(y_split, total, strip.counts.scaled(pass_y))
+    if np.any(y_split):
+        total = _add_where(y_split, total, strip.counts.scaled(pass_y))
     rest_h = height - strip.ofmap_h_eff * pass_y
     corner_ifmap_h = ifmap_extent(rest_h, layer.filter_h, layer.stride)
     corner_layer = layer.replace(ifmap_h=corner_ifmap_h, ifmap_w=rest_iw, ofmap_h=rest_h, ofmap_w=rest_w,
@@ -322,6 +327,8 @@ def cover_ofmap_volume(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardw
     total = _add_where(with_corner, total, corner.counts)
 
     f_split = f_eff < filters
+    if not np.any(f_split):
+        return MaskedCounts(total, first_bad)
     pass_f = np.floor(filters / f_eff)
     plane = AccessCounts.select(x_split | y_split, total, first.counts)
     repeated = plane.scaled(pass_f)
@@ -329,8 +336,10 @@ def cover_ofmap_volume(price: SubvolumePricer, layer: LayerShape, hw: ArrayHardw
     rest_used = rest_f != 0
     rest_filters, rest_bad = on_lanes(f_split & rest_used, partial(_plane_cover, price),
                                       layer.replace(filters=rest_f), hw, (AccessCounts.zeros(), np.False_))
-    rest_hit = f_split & rest_used & rest_bad & ~first_bad
+    rest_hit = f_split & rest_used & rest_bad
     if np.any(rest_hit):
-        rest_filters = rest_filters.infeasible_where(rest_hit)
+        rest_hit = rest_hit & ~first_bad
+        if np.any(rest_hit):
+            rest_filters = rest_filters.infeasible_where(rest_hit)
     repeated = _add_where(rest_used, repeated, rest_filters)
     return MaskedCounts(AccessCounts.select(f_split, repeated, total), first_bad)
