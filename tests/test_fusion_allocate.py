@@ -73,5 +73,3 @@ def test_allocate_fusion_cli(tmp_path, capsys):
     mip_out = tmp_path / "m.json"
     assert main(args + ["--fusion", "--solver", "mip", "--json", str(mip_out), "--quiet"]) == 0
     assert json.loads(mip_out.read_text())["objective"] == pytest.approx(data["objective"], rel=1e-9)
-    assert main(args[:3] + ["--metric", "edp", "--fusion", "--solver", "mip"]) == 2
-    assert "use --solver enumerate" in capsys.readouterr().err
