@@ -10,11 +10,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from itertools import combinations
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
 from deepopt_mip.formulation.costmodel.fusion import FusionGraph, fused_branch_costs, resident_capacity_bits
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
@@ -90,8 +93,10 @@ def brute_force_frontier(network, space):
     return e[keep], d[keep]
 
 
-@pytest.mark.parametrize("metric", PRODUCTS)
+@pytest.mark.parametrize("metric", ["edp"] + [pytest.param(m, marks=pytest.mark.slow) for m in PRODUCTS[1:]])
 def test_product_mip_equals_enumeration_and_beats_unfused(space, metric):
+    """The allocation's rounds (E^2*D and E*D^2 behind ``slow``: the frontier test below searches every product
+    over the same search code, against the brute force)."""
     network = _fire_modules(17)
     mip = mip_fusion_allocate(network, space, TECH, metric, "network")
     enum = enumerate_fusion(network, space, TECH, metric, "network", top_k=0)
@@ -153,3 +158,26 @@ def test_fire6_8_products_mip_equals_enumeration(space, metric):
     enum = enumerate_fusion(network, space, TECH, metric, "network", top_k=0)
     assert mip.solution.status == "optimal"
     assert mip.solution.objective == pytest.approx(enum.solution.objective, rel=1e-9)
+
+
+def test_pareto_fusion_cli(tmp_path, capsys):
+    """pareto --fusion writes the frontier, its fused edges and the manifest; its E*D optimum is the
+    allocation's (allocate --fusion --solver mip --metric edp); a bad option is one line, exit 2."""
+    from deepopt_mip.scripts.cli import main
+    out = tmp_path / "front"
+    args = ["--network", "alexnet", "--area-mm2", "2", "--quiet"]
+    assert main(["pareto", *args, "--fusion", "--points", "all", "--out", str(out)]) == 0
+    frame = pd.read_csv(out / "frontier.csv")
+    manifest = yaml.safe_load((out / "manifest.yaml").read_text())
+    assert manifest["fusion"] is True and manifest["edp_optimum"]["proven"]
+    assert set(manifest["files"]) <= {"frontier.csv", "frontier.png"} and "fused_edges" in frame
+    assert (np.diff(frame["energy_j"]) > 0).all() and (np.diff(frame["delay_cycles"]) < 0).all()
+    assert frame["edp_optimal"].sum() == 1
+    solution = tmp_path / "s.json"
+    assert main(["allocate", *args, "--metric", "edp", "--fusion", "--solver", "mip", "--json", str(solution)]) == 0
+    edp = json.loads(solution.read_text())["objective"]
+    assert manifest["edp_optimum"]["edp_j_cycles"] == pytest.approx(edp, rel=1e-9)
+    assert frame["edp_j_cycles"].min() == pytest.approx(edp, rel=1e-9)
+    capsys.readouterr()
+    assert main(["pareto", *args, "--fusion", "--weight", "alexnet=2", "--out", str(out)]) == 2
+    assert "drop --weight" in capsys.readouterr().err
