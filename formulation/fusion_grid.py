@@ -15,7 +15,8 @@ value arrays per state, a minimum per transition.
 * Network products: k = E_l and k = D_l (over branches where both are
   finite) give min sum E and min sum D; (min E)^a (min D)^b is a lower
   bound of every point's fused optimum (each minimum over the same set of
-  schedules), used by bound and prune.
+  schedules), used by bound and prune; :func:`fusion_sums` returns the two
+  sums themselves (the fused ideal corner, for the MIP's screening).
 
 Layer costs come from :func:`~.costmodel.fusion.counts_beside` (the branch
 functions at i - R_l) and :func:`~.costmodel.fusion.fused_costs_of_counts`.

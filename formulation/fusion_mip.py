@@ -1,6 +1,6 @@
-"""The MIP of the hardware allocation with fusion, for separable objectives (docs/mip.md section 9).
+"""The MIPs of the hardware allocation with fusion (docs/mip.md section 9).
 
-Variables and constraints (B_v in kbit, R_k likewise; n ranges over the
+Shared by both models (:func:`add_hardware`, :func:`add_fusion`); variables and constraints (B_v in kbit, R_k likewise; n ranges over the
 offered points, k over layer l's *modes*, the distinct (R_l, fused in,
 fused out) triples its transitions can take, :func:`~.fusion_grid.transitions`):
 
@@ -16,13 +16,18 @@ fused out) triples its transitions can take, :func:`~.fusion_grid.transitions`):
   sum_k out_k mode = out[l]  (the triples are distinct, so the mode is the
   fusion set's);
 * capacity (F2) tied to the chosen point: sum_v B_v live[v, l] <= sum_n (i_n - J_n b_i) point[n];
-* ``w[l, k, n]`` >= 0 with sum_k w[l, k, n] = point[n] and sum_n w[l, k, n] =
-  mode[l, k]: with integral modes and points, w = mode * point; w is not
-  created where R_k exceeds point n's capacity.
 
-Objective: sum c[l, k, n] w[l, k, n], c the least per-layer metric over the
-branches of layer l in mode k on point n (the branch choice is separable
-once the mode is fixed), scaled by the least offered point value.
+Separable objectives (:func:`fusion_model`): ``w[l, k, n]`` >= 0 with
+sum_k w[l, k, n] = point[n] and sum_n w[l, k, n] = mode[l, k]: with
+integral modes and points, w = mode * point; w is not created where R_k
+exceeds point n's capacity. Objective: sum c[l, k, n] w[l, k, n], c the
+least per-layer metric over the branches of layer l in mode k on point n
+(the branch choice is separable once the mode is fixed), scaled by the
+least offered point value.
+
+Network products and the frontier (:func:`fusion_frontier_model`): a
+one-hot branch per layer and a table over (mode, branch, point) whose
+marginals are the three one-hots; least energy within a delay limit.
 """
 
 from __future__ import annotations
