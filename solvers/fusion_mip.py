@@ -14,8 +14,11 @@ are the cost model's on the offered points, not the grid pass's values.
 Network products E^a D^b: the fusion frontier model
 (:func:`~deepopt_mip.formulation.fusion_mip.fusion_frontier_model`, least
 energy within a delay limit) searched by :func:`~.mip.product_search`, the
-branch and bound over delay intervals of the unfused MIP. Points are offered
-in rounds, in increasing lower bound LB_n (the fused ideal corner's product,
+branch and bound over delay intervals of the unfused MIP. Each "min E s.t.
+D <= eps" is answered by the model of one offered point at a time, merged
+best first (:class:`FusionPointwiseFrontier`; on SqueezeNet at 4 mm^2,
+E^2*D, 4 s of solve time against 51 s for the model over all 8 offered
+points). Points are offered in rounds, in increasing lower bound LB_n (the fused ideal corner's product,
 :mod:`~deepopt_mip.formulation.fusion_mip_points`): the first
 :data:`FIRST_OFFER`, then every point with LB_n below the round's optimum
 v. A round is final once every point left out has LB_n >= v: none of them
@@ -198,8 +201,8 @@ def _product_allocate(network, space: HardwareSpace, tech, metric: str, aggregat
     offered, solve_s, proven = min(FIRST_OFFER, order.size), 0.0, True
     while True:
         data = fusion_frontier_data(network, space, tech, corners, order[:offered])
-        built = BuiltModel(kind="fusion-frontier", data=data, model=fusion_frontier_model(data), build_s=0.0,
-                           read=_read_built)
+        built = BuiltModel(kind="fusion-frontier", data=data, model=None, build_s=0.0, read=_read_built,
+                           merged=FusionPointwiseFrontier(data, options, deadline))
         remaining = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
         outcome = product_search(built, metric, driver, remaining)
         solve_s += outcome.solve_s

@@ -13,12 +13,16 @@
   point (E_m, D_m), leaving [lo, D_m) with floor E_m and (eps, hi) with the
   old floor. A solve stopped by a limit contributes its proven lower bound
   as the floor, so the bound stays valid.
-* :func:`mip_frontier` sweeps the whole frontier: eps = the last point's
-  delay, less a relative 1e-7, until no point is left. Each "min E s.t.
-  D <= eps" is answered by :class:`PointwiseFrontier`: the frontier model
-  at one fixed hardware point per solve (its branch counts only), solved
-  only for points whose bound can still win, merged exactly
-  (docs/mip.md section 4).
+* :func:`mip_frontier` sweeps the whole frontier (:func:`sweep_frontier`):
+  eps = the last point's delay, less a relative 1e-7, until no point is
+  left. Each "min E s.t. D <= eps" is answered by :class:`PointwiseFrontier`
+  (a :class:`MergedFrontier`): the frontier model at one fixed hardware
+  point per solve (its branch counts only), solved only for points whose
+  bound can still win, merged exactly (docs/mip.md section 4).
+
+The MIP with fusion (:mod:`~deepopt_mip.solvers.fusion_mip`) reuses
+:func:`product_search` (its model's ``read`` gives the chosen schedule),
+:class:`MergedFrontier` and :func:`sweep_frontier`.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import yaml
 
 from deepopt_mip.formulation.costmodel.fusion import FusionGraph, fused_branch_costs, resident_capacity_bits
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
+from deepopt_mip.formulation.fusion_mip import fusion_frontier_model
 from deepopt_mip.formulation.graph import NETWORK_INPUT
 from deepopt_mip.formulation.metrics import metric_value
 from deepopt_mip.formulation.networks import Network, load_network
@@ -130,23 +131,29 @@ def _check_frontier(network, space, max_points=None):
         outcome = product_search(built, metric, HighsDriver())
         assert outcome.proven
         assert outcome.objective == pytest.approx(float(np.min(metric_value(want_e, want_d, metric))), rel=1e-9)
-    return points
+    return points, built
 
 
 def test_fused_frontier_is_the_brute_force_frontier():
     """fire6 and fire7's squeeze at 2 mm^2 (the whole deepopt-16mm2 grid): fusion adds a frontier point."""
     network = _fire_modules(17)
     space = load_space("deepopt-16mm2", TECH).with_budget(2)
-    points = _check_frontier(network, space)
+    points, built = _check_frontier(network, space)
     assert len(points) >= 10 and any(p.fused for p in points)
     unfused, _, _ = mip_frontier(network, space, TECH)
     assert len(points) > len(unfused)
+    # the one model over every offered point (hardware one-hots free) gives the same product optimum
+    full = replace(built, model=fusion_frontier_model(built.data), merged=None)
+    assert built.data.points.size > 1
+    outcome = product_search(full, "edp", HighsDriver())
+    merged = product_search(built, "edp", HighsDriver())
+    assert outcome.proven and outcome.objective == pytest.approx(merged.objective, rel=1e-9)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("max_points", [None, 4])
 def test_fire6_8_frontier_is_the_brute_force_frontier(space, max_points):
-    points = _check_frontier(_fire_modules(22), space, max_points)
+    points, _ = _check_frontier(_fire_modules(22), space, max_points)
     assert max_points or (len(points) >= 15 and any(p.fused for p in points))
 
 
