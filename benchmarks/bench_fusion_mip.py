@@ -1,9 +1,11 @@
 """The MIP with fusion against the enumeration with fusion: agreement and build/solve seconds per case.
 
-    python benchmarks/bench_fusion_mip.py [--networks ...] [--budgets 16 4]
+    python benchmarks/bench_fusion_mip.py [--networks ...] [--budgets 16 4] [--cases energy edp@layer-sum ...]
 
-Separable objectives only (network energy, network delay, layer-sum E*D):
-the MIP with fusion does not cover network products. One row per case.
+Cases are METRIC (network aggregation) or METRIC@layer-sum: by default
+network energy, network delay, layer-sum E*D (separable: one model) and
+the network products E*D, E^2*D, E*D^2 (the fusion frontier model and its
+product search, docs/mip.md section 9). One row per case.
 """
 
 from __future__ import annotations
@@ -17,13 +19,20 @@ from deepopt_mip.formulation.technology import load_technology
 from deepopt_mip.solvers.fusion_enumeration import enumerate_fusion
 from deepopt_mip.solvers.fusion_mip import mip_fusion_allocate
 
-CASES = [("energy", "network"), ("delay", "network"), ("edp", "layer-sum")]
+CASES = ["energy", "delay", "edp@layer-sum", "edp", "e2dp", "ed2p"]
+
+
+def case(text: str) -> tuple[str, str]:
+    """'edp@layer-sum' -> ('edp', 'layer-sum'); 'edp' -> ('edp', 'network')."""
+    metric, _, aggregate = text.partition("@")
+    return metric, aggregate or "network"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", nargs="*", default=list(BUILTIN_NETWORKS))
     parser.add_argument("--budgets", nargs="*", type=float, default=[16.0, 4.0])
+    parser.add_argument("--cases", nargs="*", default=CASES)
     args = parser.parse_args()
     tech = load_technology(None)
     print("| network | mm^2 | metric | MIP objective | enumeration objective | rel. diff | MIP build s | "
@@ -33,7 +42,7 @@ def main() -> None:
         network = load_network(name)
         for budget in args.budgets:
             space = load_space("deepopt-16mm2", tech).with_budget(budget)
-            for metric, aggregate in CASES:
+            for metric, aggregate in map(case, args.cases):
                 mip = mip_fusion_allocate(network, space, tech, metric, aggregate).solution
                 start = time.perf_counter()
                 enum = enumerate_fusion(network, space, tech, metric, aggregate, top_k=0)

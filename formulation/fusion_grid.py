@@ -15,7 +15,8 @@ value arrays per state, a minimum per transition.
 * Network products: k = E_l and k = D_l (over branches where both are
   finite) give min sum E and min sum D; (min E)^a (min D)^b is a lower
   bound of every point's fused optimum (each minimum over the same set of
-  schedules), used by bound and prune.
+  schedules), used by bound and prune; :func:`fusion_sums` returns the two
+  sums themselves (the fused ideal corner, for the MIP's screening).
 
 Layer costs come from :func:`~.costmodel.fusion.counts_beside` (the branch
 functions at i - R_l) and :func:`~.costmodel.fusion.fused_costs_of_counts`.
@@ -120,17 +121,17 @@ def chunk_values(network, graph: FusionGraph, moves, hw, tech: Technology, metri
     return values[frozenset()]
 
 
-def fusion_grid(network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
+def fusion_sums(network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
                 progress: Progress | None = None, max_points: int = 50_000):
-    """(values, area_um2, valid): per point the fused optimum (separable) or its lower bound (products).
-
-    ``values`` is ``inf`` outside ``valid`` and where no schedule can run.
+    """(sums, area_um2, valid): per point the program's least sums, ``[sum of m(E_l, D_l)]`` (separable) or
+    ``[sum E_l, sum D_l]`` (products: the fused ideal corner, every fused schedule of the point lies at or
+    above it). Every sum is ``inf`` outside ``valid`` and where no schedule can run.
     """
     check_metric(metric)
     separable = is_separable(metric, aggregate)
     graph = FusionGraph.of(network)
     shape = grid_shape(space)
-    values = np.full(shape, np.inf)
+    sums = [np.full(shape, np.inf) for _ in range(1 if separable else 2)]
     area = np.zeros(shape)
     valid = np.zeros(shape, dtype=bool)
     largest = float(max(space.fitting_sizes()[1])) * 8 * 1024
@@ -138,13 +139,25 @@ def fusion_grid(network, space: HardwareSpace, tech: Technology, metric: str, ag
     total, done = int(np.prod(shape)), 0
     for chunk in grid_chunks(space, max_points):
         block = np.broadcast_shapes(chunk.area_um2.shape, chunk.valid.shape)
-        sums = chunk_values(network, graph, moves, chunk.hardware, tech, metric, separable, block)
-        with np.errstate(invalid="ignore"):
-            value = sums[0] if separable else metric_value(sums[0], sums[1], metric)
-        values[chunk.pairs] = np.where(chunk.valid, value, np.inf)
+        for out, value in zip(sums, chunk_values(network, graph, moves, chunk.hardware, tech, metric, separable,
+                                                 block)):
+            out[chunk.pairs] = np.where(chunk.valid, value, np.inf)
         area[chunk.pairs] = chunk.area_um2
         valid[chunk.pairs] = chunk.valid
         done += chunk.valid.size
         if progress:
             progress(done, total)
-    return values, area, valid
+    return sums, area, valid
+
+
+def fusion_grid(network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
+                progress: Progress | None = None, max_points: int = 50_000):
+    """(values, area_um2, valid): per point the fused optimum (separable) or its lower bound (products).
+
+    ``values`` is ``inf`` outside ``valid`` and where no schedule can run.
+    """
+    sums, area, valid = fusion_sums(network, space, tech, metric, aggregate, progress, max_points)
+    if len(sums) == 1:
+        return sums[0], area, valid
+    with np.errstate(invalid="ignore"):
+        return metric_value(sums[0], sums[1], metric), area, valid

@@ -155,7 +155,7 @@ class FrontierData:
         return self.counts @ e_min, self.counts @ d_min
 
 
-def _undominated_corners(e_min, d_min, achievable_e, achievable_d) -> np.ndarray:
+def undominated_corners(e_min, d_min, achievable_e, achievable_d) -> np.ndarray:
     """Per corner: True unless some achievable (E', D') <= corner differs from it.
 
     Achievable pairs sorted by energy; for each corner, the least delay among
@@ -184,7 +184,7 @@ def frontier_data(network: Network, space: HardwareSpace, tech: Technology, metr
         raise _no_point(space, network, valid)
     pairs_e = np.concatenate([schedules[k][finite] for k in (0, 2, 4)])
     pairs_d = np.concatenate([schedules[k][finite] for k in (1, 3, 5)])
-    keep = _undominated_corners(e_min[finite], d_min[finite], pairs_e, pairs_d)
+    keep = undominated_corners(e_min[finite], d_min[finite], pairs_e, pairs_d)
     if metric is not None:
         best_known = float(np.min(metric_value(pairs_e, pairs_d, metric)))
         keep &= metric_value(e_min[finite], d_min[finite], metric) <= best_known

@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "across runs; the printed table has them)")
     co.add_argument("--quiet", action="store_true", help="print nothing: the exit status says whether they agree")
     co.add_argument("--fusion", action="store_true",
-                    help="with inter-layer fusion (one network; energy, delay or layer-sum metrics)")
+                    help="with inter-layer fusion (one network, every metric and aggregation)")
 
     pa = sub.add_parser("pareto", help="the exact energy-delay frontier of a space by epsilon-constraint MIPs")
     add_problem_args(pa, metric=False)
@@ -189,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="frontier points to compute: a number (delay limits spread evenly, default 30) or 'all'")
     pa.add_argument("--out", metavar="DIR", required=True, help="write frontier.csv, frontier.png and manifest.yaml")
     pa.add_argument("--quiet", action="store_true", help="no progress and no table")
+    pa.add_argument("--fusion", action="store_true",
+                    help="the frontier with inter-layer fusion (one network; docs/mip.md section 9)")
 
     rp = sub.add_parser("reproduce", help="the paper's Table 3, Fig. 9, Table 4 and Table 5 (CSV, Markdown, PNG)")
     rp.add_argument("--out", required=True, metavar="DIR", help="folder for the tables and plots")
@@ -322,7 +324,8 @@ def run_allocate(args) -> int:
         options = mip_options(args) if args.solver == "mip" else None
         return fusion_allocate_cmd.run(network, space, tech, args.metric, args.aggregate, args.solver, args.top_k,
                                        options, args.json, args.out, args.quiet,
-                                       ProgressLine(f"{args.solver} over {space.name} with fusion", quiet=args.quiet))
+                                       ProgressLine(f"{args.solver} over {space.name} with fusion", quiet=args.quiet),
+                                       package_version())
     options = mip_options(args) if args.solver == "mip" else None
     problem = load_study_problem(args)
     if args.scalesim and len(problem.networks) > 1:
@@ -384,6 +387,11 @@ def run_pareto(args) -> int:
             raise InputError(f"--points must be at least 2, got {points}")
     options = mip_options(args)
     args.metric, args.aggregate = "edp", "network"
+    if args.fusion:
+        refuse_study_options_with_fusion(args)
+        tech, space, network = load_problem(args)
+        return run(network, space, tech, options, points, args.out, args.quiet, package_version(),
+                   check_workers(args.workers), fusion=True)
     problem = load_study_problem(args)
     if not problem.is_single_network:
         from deepopt_mip.scripts.pareto_cmd import run_study

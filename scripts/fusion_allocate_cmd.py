@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+import yaml
+
 from deepopt_mip.formulation.errors import InputError
-from deepopt_mip.scripts.allocate_cmd import print_solution
+from deepopt_mip.scripts.allocate_cmd import manifest, print_solution
 from deepopt_mip.scripts.fusion_output import fusion_payload, fusion_summary, fusion_table, require_graph
-from deepopt_mip.scripts.output import write_json
+from deepopt_mip.scripts.output import atomic_write_text, json_safe, write_csv, write_json
 
 UNSUPPORTED = ("weight", "max_delay", "max_energy", "max_branches", "fix_array", "fix_sram", "study", "scalesim")
 
@@ -44,14 +47,30 @@ def solve(network, space, tech, metric: str, aggregate: str, solver: str, top_k:
         progress.close()
 
 
+def write_out_dir(out_dir, network, space, tech, allocation, version: str, options) -> None:
+    """What ``allocate --out`` writes (:func:`~.allocate_cmd.write_outputs`), with fusion: solution.json and
+    solution.yaml (no timings) with the ``fusion`` block, layers.csv with each layer's fusion columns, and
+    manifest.yaml with ``fusion: true``."""
+    out = Path(out_dir)
+    stable = allocation.solution.to_dict(timings=False)
+    stable["fusion"] = fusion_payload(network, allocation.solution.hardware, allocation.fused, allocation.unfused)
+    write_json(out / "solution.json", stable)
+    atomic_write_text(out / "solution.yaml", yaml.safe_dump(json_safe(stable), sort_keys=False))
+    write_csv(out / "layers.csv", pd.DataFrame([
+        {**row, "input_fused": fused["input_fused"], "output_fused": fused["output_fused"],
+         "resident_bits": fused["resident_bits"]}
+        for row, fused in zip(stable["layers"], stable["fusion"]["layers"])]))
+    record = {**manifest(allocation.solution, network, space, tech, version, options), "fusion": True}
+    atomic_write_text(out / "manifest.yaml", yaml.safe_dump(json_safe(record), sort_keys=False))
+
+
 def run(network, space, tech, metric: str, aggregate: str, solver: str, top_k: int, options, json_path, out_dir,
-        quiet: bool, progress) -> int:
+        quiet: bool, progress, version: str = "") -> int:
     allocation = solve(network, space, tech, metric, aggregate, solver, top_k, options, progress)
-    data = payload(network, allocation)
     if json_path:
-        write_json(json_path, data)
+        write_json(json_path, payload(network, allocation))
     if out_dir:
-        write_json(Path(out_dir) / "solution.json", data)
+        write_out_dir(out_dir, network, space, tech, allocation, version, options)
     if not quiet:
         print_solution(allocation.solution)
         print("\nFusion at the optimum:")

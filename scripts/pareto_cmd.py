@@ -5,7 +5,10 @@ how many layers run each branch), ``frontier.png`` (energy versus delay, the
 E*D-optimal point marked, and for contrast the best fixed schedule on that
 hardware) and ``manifest.yaml`` (inputs, options, times). The E*D optimum is
 found by the same model's product search, so it is exact even when only some
-frontier points are computed.
+frontier points are computed. With ``--fusion`` the frontier is over every
+fusion set as well (docs/mip.md section 9): the CSV adds the fused edges'
+count and the fused consumers, the plot's contrast is the best unfused
+schedule on the optimum's hardware, and the manifest names the fused edges.
 """
 
 from __future__ import annotations
@@ -64,14 +67,21 @@ def counts_sentence(counts: dict) -> str:
             f"{found} distinct points found{added}; points on the whole frontier: unknown (use --points all)")
 
 
-def frontier_frame(points, built) -> pd.DataFrame:
+def frontier_frame(points, built, network=None) -> pd.DataFrame:
+    """One row per frontier point; with fusion (``network`` given) also how many edges are fused and the
+    fused consumers (their inputs stay on chip), ';'-separated."""
     area = built.data.points.area_um2
-    return pd.DataFrame([{
-        "energy_j": p.energy_j, "delay_cycles": p.delay_cycles, "edp_j_cycles": p.energy_j * p.delay_cycles,
-        "J": p.hardware.J, "K": p.hardware.K, "fsram_kb": p.hardware.fsram_kb,
-        "isram_kb": p.hardware.isram_kb, "psram_kb": p.hardware.psram_kb,
-        "area_mm2": float(area[p.point]) / UM2_PER_MM2, "branches": branch_mix(p.branch_counts)}
-        for p in points])
+    rows = []
+    for p in points:
+        row = {"energy_j": p.energy_j, "delay_cycles": p.delay_cycles, "edp_j_cycles": p.energy_j * p.delay_cycles,
+               "J": p.hardware.J, "K": p.hardware.K, "fsram_kb": p.hardware.fsram_kb,
+               "isram_kb": p.hardware.isram_kb, "psram_kb": p.hardware.psram_kb,
+               "area_mm2": float(area[p.point]) / UM2_PER_MM2, "branches": branch_mix(p.branch_counts)}
+        if network is not None:
+            row["fused_edges"] = len(built.data.graph.fused_edges(p.fused))
+            row["fused_consumers"] = ";".join(network.layers[m].name for m in sorted(p.fused))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def hardware_key(row) -> str:
@@ -96,7 +106,7 @@ def hardware_changes(frame: pd.DataFrame) -> tuple[list[tuple[int, int]], list[s
     return changes, distinct
 
 
-def plot_frontier(path: Path, frame: pd.DataFrame, best, fixed_name: str, fixed, title: str,
+def plot_frontier(path: Path, frame: pd.DataFrame, best, contrast_label: str, contrast, title: str,
                   counts: dict | None = None) -> None:
     """Energy (mJ) versus delay (million cycles), each point's hardware numbered where it changes; atomic."""
     plt = require_matplotlib()
@@ -111,9 +121,9 @@ def plot_frontier(path: Path, frame: pd.DataFrame, best, fixed_name: str, fixed,
     ax.plot(delay_m, energy_mj, "o", ms=3, color="#4c72b0", label=found + ")")
     ax.plot(best.delay_cycles / 1e6, best.energy_j * 1e3, "*", ms=14, color="#c44e52",
             label=f"E*D optimum ({best.hardware.J}x{best.hardware.K})")
-    if fixed is not None:
-        ax.plot(fixed.delay_cycles / 1e6, fixed.energy_j * 1e3, "X", ms=10, color="#dd8452",
-                label=f"best fixed schedule there ({fixed_name})")
+    if contrast is not None:
+        ax.plot(contrast.delay_cycles / 1e6, contrast.energy_j * 1e3, "X", ms=10, color="#dd8452",
+                label=contrast_label)
     bottom, top = ax.get_ylim()
     delays = np.linspace(frame["delay_cycles"].min(), frame["delay_cycles"].max(), 100)
     ax.plot(delays / 1e6, best.energy_j * best.delay_cycles / delays * 1e3, "--", color="#c44e52", lw=0.8,
@@ -138,13 +148,32 @@ def plot_frontier(path: Path, frame: pd.DataFrame, best, fixed_name: str, fixed,
     save_figure(fig, path, dpi=120)
 
 
-def run(network, space, tech, options, max_points, out_dir, quiet, version, workers=None) -> int:
+def contrast_at(network, hardware, tech, fusion: bool):
+    """(label, schedule or None): without fusion the best fixed schedule on ``hardware`` (one branch for every
+    layer), with fusion the best unfused schedule there, each for E*D."""
+    if fusion:
+        from deepopt_mip.solvers.fusion_schedule import unfused_schedule
+        return "best unfused schedule there", unfused_schedule(network, hardware, tech, "edp", "network")
+    evaluation = evaluate_point(network, hardware, tech, "edp", "network")
+    finite = {b: s for b, s in evaluation.fixed.items() if s.feasible}
+    if not finite:
+        return "", None
+    name = min(finite, key=lambda b: finite[b].objective)
+    return f"best fixed schedule there ({name})", finite[name]
+
+
+def run(network, space, tech, options, max_points, out_dir, quiet, version, workers=None, fusion: bool = False) -> int:
+    """The frontier of one network (with ``fusion``, every fusion set too: docs/mip.md section 9)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out_dir}: exists and is not a directory")
+    if fusion:
+        from deepopt_mip.scripts.fusion_output import require_graph
+        require_graph(network)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    progress = ProgressLine(f"building the frontier model over {space.name}", quiet=quiet)
+    progress = ProgressLine(f"building the frontier model over {space.name}" + (" with fusion" if fusion else ""),
+                            quiet=quiet)
     found = []
 
     def on_point(point):
@@ -152,10 +181,13 @@ def run(network, space, tech, options, max_points, out_dir, quiet, version, work
         if not quiet and sys.stderr.isatty():
             print(f"\rfrontier: {len(found)} points", end="", file=sys.stderr, flush=True)
 
+    if fusion:
+        from deepopt_mip.solvers.fusion_mip import mip_fusion_frontier as sweep
+    else:
+        sweep = mip_frontier
     try:
-        points, built, solve_s = mip_frontier(network, space, tech, options, progress, workers=workers,
-                                              max_points=max_points,
-                                              on_point=on_point)
+        points, built, solve_s = sweep(network, space, tech, options, progress, workers=workers,
+                                       max_points=max_points, on_point=on_point)
     finally:
         progress.close()
         if not quiet and sys.stderr.isatty():
@@ -167,45 +199,49 @@ def run(network, space, tech, options, max_points, out_dir, quiet, version, work
         points = sorted(points + [best], key=lambda p: (p.energy_j, p.delay_cycles))
         counts["edp_optimum_added"] = True
     counts["points_written"] = len(points)
-    frame = frontier_frame(points, built)
+    frame = frontier_frame(points, built, network if fusion else None)
     frame["edp_optimal"] = [p is best or (p.energy_j == best.energy_j and p.delay_cycles == best.delay_cycles)
                             for p in points]
-    evaluation = evaluate_point(network, best.hardware, tech, "edp", "network")
-    finite = {b: s for b, s in evaluation.fixed.items() if s.feasible}
-    fixed_name = min(finite, key=lambda b: finite[b].objective) if finite else ""
-    fixed = finite.get(fixed_name)
+    contrast_label, contrast = contrast_at(network, best.hardware, tech, fusion)
     write_csv(out / "frontier.csv", frame)
     wall = time.perf_counter() - start
+    title = f"{network.name} on {space.name} ({space.budget_mm2:g} mm^2)" + (", with fusion" if fusion else "")
     try:
-        plot_frontier(out / "frontier.png", frame, best, fixed_name, fixed,
-                      f"{network.name} on {space.name} ({space.budget_mm2:g} mm^2)", counts)
+        plot_frontier(out / "frontier.png", frame, best, contrast_label, contrast, title, counts)
         png = "frontier.png"
     except InputError as exc:
         print(f"deepopt-mip: {exc}; frontier.png not written", file=sys.stderr)
         png = None
+    optimum = {"energy_j": best.energy_j, "delay_cycles": best.delay_cycles, "edp_j_cycles": search.objective,
+               "proven": search.proven}
+    if fusion:
+        optimum["fused_edges"] = [list(edge) for edge in built.data.graph.fused_edges(best.fused)]
+        optimum["unfused_at_same_hardware"] = {"energy_j": contrast.energy_j, "delay_cycles": contrast.delay_cycles,
+                                               "edp_j_cycles": contrast.objective}
     manifest = {
         **provenance(network, tech, version),
         "space": space_record(space),
         "solver_options": solver_options_record(options),
+        **({"fusion": True} if fusion else {}),
         "frontier": counts,
         "offered_hardware_points": built.data.points.size,
         "grid_points": built.data.points.grid_points,
-        "edp_optimum": {"energy_j": best.energy_j, "delay_cycles": best.delay_cycles,
-                        "edp_j_cycles": search.objective, "proven": search.proven},
+        "edp_optimum": optimum,
         "build_s": round(built.build_s, 3), "solve_s": round(solve_s + search.solve_s, 3), "wall_s": round(wall, 3),
         "files": ["frontier.csv"] + ([png] if png else []),
     }
     atomic_write_text(out / "manifest.yaml", yaml.safe_dump(json_safe(manifest), sort_keys=False))
     if not quiet:
         hw = best.hardware
-        print(f"{network.name} on {space.name} ({built.data.points.size} of {built.data.points.grid_points:,} "
-              f"hardware points can hold a frontier point), {wall:.1f} s")
+        print(f"{network.name} on {space.name}{' with fusion' if fusion else ''} ({built.data.points.size} of "
+              f"{built.data.points.grid_points:,} hardware points can hold a frontier point), {wall:.1f} s")
         print(counts_sentence(counts))
         print(f"E*D optimum: {hw.J}x{hw.K}, SRAM {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g} kB, "
-              f"E = {best.energy_j * 1e3:.5g} mJ, D = {best.delay_cycles:,.0f} cycles, E*D = {search.objective:.6g}")
-        if fixed is not None:
-            print(f"best fixed schedule there ({fixed_name}): E*D = {fixed.objective:.6g} "
-                  f"({(fixed.objective / search.objective - 1) * 100:.1f} % worse)")
+              f"E = {best.energy_j * 1e3:.5g} mJ, D = {best.delay_cycles:,.0f} cycles, E*D = {search.objective:.6g}"
+              + (f", {len(optimum['fused_edges'])} edges fused" if fusion else ""))
+        if contrast is not None:
+            print(f"{contrast_label}: E*D = {contrast.objective:.6g} "
+                  f"({(contrast.objective / search.objective - 1) * 100:.1f} % worse)")
         print(f"wrote {out / 'frontier.csv'}" + (f", {out / png}" if png else "") + f", {out / 'manifest.yaml'}")
     return 0
 

@@ -13,12 +13,16 @@
   point (E_m, D_m), leaving [lo, D_m) with floor E_m and (eps, hi) with the
   old floor. A solve stopped by a limit contributes its proven lower bound
   as the floor, so the bound stays valid.
-* :func:`mip_frontier` sweeps the whole frontier: eps = the last point's
-  delay, less a relative 1e-7, until no point is left. Each "min E s.t.
-  D <= eps" is answered by :class:`PointwiseFrontier`: the frontier model
-  at one fixed hardware point per solve (its branch counts only), solved
-  only for points whose bound can still win, merged exactly
-  (docs/mip.md section 4).
+* :func:`mip_frontier` sweeps the whole frontier (:func:`sweep_frontier`):
+  eps = the last point's delay, less a relative 1e-7, until no point is
+  left. Each "min E s.t. D <= eps" is answered by :class:`PointwiseFrontier`
+  (a :class:`MergedFrontier`): the frontier model at one fixed hardware
+  point per solve (its branch counts only), solved only for points whose
+  bound can still win, merged exactly (docs/mip.md section 4).
+
+The MIP with fusion (:mod:`~deepopt_mip.solvers.fusion_mip`) reuses
+:func:`product_search` (its model's ``read`` gives the chosen schedule),
+:class:`MergedFrontier` and :func:`sweep_frontier`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import heapq
 import math
 import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import pyomo.environ as pyo
@@ -62,9 +67,12 @@ class BuiltModel:
     data: SeparableData | FrontierData
     model: pyo.ConcreteModel
     build_s: float
-    merged: "PointwiseFrontier | None" = None
+    merged: "MergedFrontier | None" = None
     """If set, :func:`product_search` asks it (per-point models merged, with what earlier solves found)
     instead of solving ``model``."""
+    read: "Callable[[BuiltModel], object] | None" = None
+    """The frontier point of a solved ``model`` (with energy_j and delay_cycles); None: the frontier
+    model's (:func:`_frontier_point`)."""
 
 
 class FrontierTimeLimit(Exception):
@@ -133,7 +141,7 @@ def _solve_limited(built: BuiltModel, driver: HighsDriver, delay_limit_cycles: f
         raise SolverFailure(f"HiGHS found no solution within the delay limit {delay_limit_cycles:.6g}: "
                             f"{result.status} (raise --time-limit)")
     floor = (result.bound if result.bound is not None else 0.0) * scale.energy_j
-    return _frontier_point(built), min(floor, result.objective * scale.energy_j), result
+    return (built.read or _frontier_point)(built), min(floor, result.objective * scale.energy_j), result
 
 
 @dataclass(frozen=True)
@@ -280,14 +288,14 @@ def mip_allocate(network: Network, space: HardwareSpace, tech: Technology, metri
     return solve_built(built, network, tech, metric, aggregate, options)
 
 
-class PointwiseFrontier:
-    """min E s.t. D <= eps over all screened points, by per-point MIPs merged best first.
+class MergedFrontier:
+    """min E s.t. D <= eps over many hardware points, by per-point MIPs merged best first.
 
     The least energy within a delay limit over the grid, F(eps), is the least
     over the points of f_n(eps), the least energy at point n within the limit.
-    Each f_n is one frontier model restricted to point n (its hardware fixed,
-    only its branch counts free; a few dozen integers), solved by HiGHS.
-    What is known about f_n without a solve:
+    Each f_n is one frontier model restricted to point n (its hardware fixed),
+    solved by HiGHS (:meth:`_solve_point`, given by the subclass). What is
+    known about f_n without a solve:
 
     * f_n(eps) = inf for eps below the point's ideal-corner delay (no
       schedule of n is that fast) or at or below a limit at which n's model
@@ -304,18 +312,19 @@ class PointwiseFrontier:
     repeats. Points of equal exact energy are taken in order of delay.
     """
 
-    def __init__(self, data: FrontierData, options: MipOptions, deadline: float | None) -> None:
-        self.data = data
-        self.options = options
+    def __init__(self, energy_floor_j: np.ndarray, delay_floor_cycles: np.ndarray, deadline: float | None) -> None:
         self.deadline = deadline
-        self.energy_floor, self.delay_floor = data.ideal_corners()
-        self.counts = data.counts
-        self.infeasible_to = np.full(data.points.size, -math.inf)
-        self.known: dict[int, tuple[float, float, FrontierPoint]] = {}
-        self.models: dict[int, PointFrontierModel] = {}
-        self.highs = ArrayHighs(options)
+        self.energy_floor = np.asarray(energy_floor_j, dtype=float)
+        self.delay_floor = np.asarray(delay_floor_cycles, dtype=float)
+        self.infeasible_to = np.full(self.energy_floor.size, -math.inf)
+        self.known: dict[int, tuple[float, float, object]] = {}
         self.solves = 0
         self.solve_s = 0.0
+
+    def _solve_point(self, n: int, limit: float, remaining_s: float | None):
+        """(result, the frontier point found or None, energy scale in J) of min E s.t. D <= limit at point n;
+        ``result`` is a :class:`~.highs_driver.MipResult` whose bound is in units of the energy scale."""
+        raise NotImplementedError
 
     def _value(self, n: int, limit: float) -> tuple[float, bool]:
         """(f_n(limit) or a lower bound of it, whether it is exact)."""
@@ -328,38 +337,29 @@ class PointwiseFrontier:
         return float(self.energy_floor[n]), False
 
     def _solve(self, n: int, limit: float) -> None:
-        """min E s.t. D <= limit at point n (:func:`~deepopt_mip.formulation.mip_model.point_frontier_model`)."""
-        if n not in self.models:
-            self.models[n] = point_frontier_model(self.data, n)
-        model = self.models[n]
+        """Solve point n at ``limit`` and record what it shows about f_n."""
         if self.deadline is not None and time.perf_counter() >= self.deadline:
             raise FrontierTimeLimit(self._value(n, limit)[0])
-        rows = self.counts.size
-        row_upper = np.append(self.counts.astype(float), limit / model.scale.delay_cycles)
         remaining = None if self.deadline is None else max(self.deadline - time.perf_counter(), 1e-3)
-        result, y = self.highs.solve(model.energy, self.counts[model.layer], model.rows(),
-                                     np.append(self.counts.astype(float), -math.inf), row_upper, remaining)
+        result, point, energy_scale = self._solve_point(n, limit, remaining)
         self.solves += 1
         self.solve_s += result.solve_s
         if result.status == "infeasible":
             self.infeasible_to[n] = max(self.infeasible_to[n], limit)
             return
         if result.status == "time limit":
-            bound = -math.inf if result.bound is None else result.bound * model.scale.energy_j
+            bound = -math.inf if result.bound is None else result.bound * energy_scale
             raise FrontierTimeLimit(max(bound, self._value(n, limit)[0]))
-        if result.status != "optimal" or y is None:
+        if result.status != "optimal" or point is None:
             raise SolverFailure(f"HiGHS stopped at the delay limit {limit:.6g}: {result.status}")
-        counts = np.zeros((rows, len(BRANCHES)), dtype=np.int64)
-        counts[model.layer, model.branch] = np.rint(y).astype(np.int64)
-        point = _schedule_point(self.data, n, counts)
         # D may exceed the limit by HiGHS's feasibility tolerance (1e-9 of the scaled delay): the solve
         # still answers the limit it was given
         self.known[n] = (min(point.delay_cycles, limit), limit, point)
 
-    def least_energy(self, limit: float) -> FrontierPoint | None:
+    def least_energy(self, limit: float):
         """The least-energy schedule of any screened point with delay <= ``limit`` (None if there is none)."""
         heap = []
-        for n in range(self.data.points.size):
+        for n in np.flatnonzero(self.delay_floor <= limit).tolist():
             value, exact = self._value(n, limit)
             if math.isfinite(value):
                 heap.append(self._entry(n, value, exact))
@@ -377,7 +377,7 @@ class PointwiseFrontier:
                 heapq.heappush(heap, self._entry(n, value, exact))
         return None
 
-    def frontier_point(self, limit: float) -> FrontierPoint | None:
+    def frontier_point(self, limit: float):
         """The frontier point within ``limit``: of the least-energy schedules with delay <= ``limit``, one of
         least delay. (HiGHS may return a least-energy schedule of more delay than another of the same energy;
         that one is weakly dominated, so the limit is tightened below it until the energy rises.)"""
@@ -392,6 +392,68 @@ class PointwiseFrontier:
     def _entry(self, n: int, value: float, exact: bool) -> tuple[float, bool, float, int]:
         delay = self.known[n][2].delay_cycles if exact else 0.0
         return value, not exact, delay, n
+
+
+class PointwiseFrontier(MergedFrontier):
+    """:class:`MergedFrontier` of the frontier model's points: f_n is
+    :func:`~deepopt_mip.formulation.mip_model.point_frontier_model` (a few dozen integers: how many layers
+    of each shape run each branch), passed to HiGHS as arrays."""
+
+    def __init__(self, data: FrontierData, options: MipOptions, deadline: float | None) -> None:
+        super().__init__(*data.ideal_corners(), deadline)
+        self.data = data
+        self.options = options
+        self.counts = data.counts
+        self.models: dict[int, PointFrontierModel] = {}
+        self.highs = ArrayHighs(options)
+
+    def _solve_point(self, n: int, limit: float, remaining_s: float | None):
+        if n not in self.models:
+            self.models[n] = point_frontier_model(self.data, n)
+        model = self.models[n]
+        rows = self.counts.size
+        row_upper = np.append(self.counts.astype(float), limit / model.scale.delay_cycles)
+        result, y = self.highs.solve(model.energy, self.counts[model.layer], model.rows(),
+                                     np.append(self.counts.astype(float), -math.inf), row_upper, remaining_s)
+        if result.status != "optimal" or y is None:
+            return result, None, model.scale.energy_j
+        counts = np.zeros((rows, len(BRANCHES)), dtype=np.int64)
+        counts[model.layer, model.branch] = np.rint(y).astype(np.int64)
+        return result, _schedule_point(self.data, n, counts), model.scale.energy_j
+
+
+def sweep_frontier(merged: MergedFrontier, delay_floor_cycles: float, max_points: int | None = None,
+                   on_point=None) -> list:
+    """Frontier points of ``merged``, least energy first (see :func:`mip_frontier` for ``max_points``)."""
+    if max_points is not None and max_points < 2:
+        raise ValueError(f"a frontier needs at least 2 points, got {max_points}")
+    points: list = []
+
+    def solve_at(limit: float):
+        try:
+            point = merged.frontier_point(limit)
+        except (SolverFailure, FrontierTimeLimit) as exc:
+            raise SolverFailure(f"the frontier sweep stopped after {len(points)} points: {exc} "
+                                f"(raise --time-limit)") from None
+        if point is not None and not any(p.delay_cycles == point.delay_cycles for p in points):
+            points.append(point)
+            if on_point:
+                on_point(point)
+        return point
+
+    first = solve_at(math.inf)
+    if first is None:
+        raise SolverFailure("the frontier model is infeasible (no point can run every layer)")
+    if max_points is None:
+        last = first
+        while last is not None:
+            last = solve_at(last.delay_cycles * (1 - SWEEP_STEP))
+    else:
+        top, bottom = first.delay_cycles, delay_floor_cycles
+        for limit in np.linspace(top, bottom, max_points)[1:]:
+            solve_at(max(limit, bottom))
+    points.sort(key=lambda p: (p.energy_j, p.delay_cycles))
+    return points
 
 
 def mip_frontier(network: Network, space: HardwareSpace, tech: Technology, options: MipOptions | None = None,
@@ -416,31 +478,6 @@ def mip_frontier(network: Network, space: HardwareSpace, tech: Technology, optio
     built = BuiltModel(kind="frontier", data=data, model=frontier_model(data), build_s=time.perf_counter() - start)
     deadline = None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s
     merged = PointwiseFrontier(data, options, deadline)
-    points: list[FrontierPoint] = []
-
-    def solve_at(limit: float) -> FrontierPoint | None:
-        try:
-            point = merged.frontier_point(limit)
-        except (SolverFailure, FrontierTimeLimit) as exc:
-            raise SolverFailure(f"the frontier sweep stopped after {len(points)} points: {exc} "
-                                f"(raise --time-limit)") from None
-        if point is not None and not any(p.delay_cycles == point.delay_cycles for p in points):
-            points.append(point)
-            if on_point:
-                on_point(point)
-        return point
-
-    first = solve_at(math.inf)
-    if first is None:
-        raise SolverFailure("the frontier model is infeasible (no point can run every layer)")
-    if max_points is None:
-        last = first
-        while last is not None:
-            last = solve_at(last.delay_cycles * (1 - SWEEP_STEP))
-    else:
-        top, bottom = first.delay_cycles, data.delay_floor_cycles
-        for limit in np.linspace(top, bottom, max_points)[1:]:
-            solve_at(max(limit, bottom))
-    points.sort(key=lambda p: (p.energy_j, p.delay_cycles))
+    points = sweep_frontier(merged, data.delay_floor_cycles, max_points, on_point)
     built.merged = merged
     return points, built, merged.solve_s

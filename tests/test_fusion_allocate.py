@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
 from deepopt_mip.formulation.fusion_grid import fusion_grid
 from deepopt_mip.formulation.graph import NETWORK_INPUT
@@ -63,15 +65,26 @@ def test_grid_program_against_every_point(small_space, metric):
         assert best.fused.fused_edges and best.solution.objective < unfused.objective
 
 
-def test_allocate_fusion_cli(tmp_path, capsys):
+def test_allocate_fusion_cli(tmp_path):
     out = tmp_path / "a.json"
     args = ["allocate", "--network", "alexnet", "--metric", "energy", "--area-mm2", "4", "--top-k", "1"]
-    assert main(args + ["--fusion", "--json", str(out), "--quiet"]) == 0
+    folder = tmp_path / "out"
+    assert main(args + ["--fusion", "--json", str(out), "--out", str(folder), "--quiet"]) == 0
     data = json.loads(out.read_text())
     assert data["fusion"]["energy_j_fused"] == data["energy_j"]
     assert data["fusion"]["energy_j_fused"] <= data["fusion"]["energy_j_unfused"]
+    # --out: what allocate --out writes, with the fusion block and per-layer fusion columns
+    assert sorted(p.name for p in folder.iterdir()) == ["layers.csv", "manifest.yaml", "solution.json",
+                                                        "solution.yaml"]
+    stable = json.loads((folder / "solution.json").read_text())
+    assert stable["fusion"] == data["fusion"] and "wall_s" not in stable["solver"]
+    assert yaml.safe_load((folder / "solution.yaml").read_text()) == stable
+    layers = pd.read_csv(folder / "layers.csv")
+    assert list(layers["name"]) == [row["name"] for row in data["layers"]]
+    assert list(layers["input_fused"]) == [row["input_fused"] for row in data["fusion"]["layers"]]
+    assert layers["energy_j"].sum() == pytest.approx(data["energy_j"], rel=1e-12)
+    manifest = yaml.safe_load((folder / "manifest.yaml").read_text())
+    assert manifest["fusion"] is True and manifest["metric"] == "energy" and manifest["space"]["name"]
     mip_out = tmp_path / "m.json"
     assert main(args + ["--fusion", "--solver", "mip", "--json", str(mip_out), "--quiet"]) == 0
     assert json.loads(mip_out.read_text())["objective"] == pytest.approx(data["objective"], rel=1e-9)
-    assert main(args[:3] + ["--metric", "edp", "--fusion", "--solver", "mip"]) == 2
-    assert "use --solver enumerate" in capsys.readouterr().err

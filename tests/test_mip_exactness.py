@@ -9,7 +9,7 @@ import pytest
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.mip_model import (chosen_point, fix_hardware, frontier_model, separable_model,
                                                undominated_branches)
-from deepopt_mip.formulation.mip_points import _undominated_corners, frontier_data, separable_data
+from deepopt_mip.formulation.mip_points import frontier_data, separable_data, undominated_corners
 from deepopt_mip.formulation.networks import load_network
 from deepopt_mip.formulation.spaces import grid_chunks, grid_point, load_space
 from deepopt_mip.formulation.technology import load_technology
@@ -137,7 +137,7 @@ def test_undominated_branches_by_hand():
 def test_undominated_corners_by_hand():
     corners_e, corners_d = np.array([2.0, 3.0, 1.0, 5.0]), np.array([2.0, 3.0, 9.0, 1.0])
     achievable_e, achievable_d = np.array([2.0, 2.5, 6.0]), np.array([2.0, 3.0, 1.0])
-    kept = _undominated_corners(corners_e, corners_d, achievable_e, achievable_d)
+    kept = undominated_corners(corners_e, corners_d, achievable_e, achievable_d)
     # (2,2) is only met by itself; (3,3) is beaten by (2.5,3); (1,9) nothing is cheaper; (5,1) nothing as fast
     assert kept.tolist() == [True, False, True, True]
 

@@ -59,6 +59,8 @@ def commands_with_a_dir_option(path, good):
         (["allocate", *MISSING_NETWORK, "--out", path, "--json", good / "r.json"], "--out"),
         (["allocate", *MISSING_NETWORK, "--scalesim", path, "--json", good / "r.json"], "--scalesim"),
         (["pareto", *MISSING_NETWORK, "--out", path], "--out"),
+        (["pareto", *MISSING_NETWORK, "--fusion", "--out", path], "--out"),
+        (["allocate", *MISSING_NETWORK, "--fusion", "--out", path], "--out"),
         (["reproduce", "--out", path], "--out"),
     ]
 

@@ -1,0 +1,193 @@
+"""The points offered to the MIP with fusion for the network products and the frontier, with their tables.
+
+docs/mip.md section 9. The grid program with product keys
+(:func:`~deepopt_mip.formulation.fusion_grid.fusion_sums`) gives every
+point's *fused ideal corner* (least sum E, least sum D over every
+consistent fusion set and branch choice, each minimum on its own): every
+fused schedule of the point lies at or above it in both.
+
+Screening, exact in both uses:
+
+* Products E^a D^b: no schedule of point n has a product below
+  LB_n = corner_E^a corner_D^b. The solver offers points in increasing
+  LB_n and stops once every point left out has LB_n at least the optimum
+  over the offered ones (:func:`product_order`).
+* The frontier: an unfused schedule is a fused schedule with nothing fused,
+  so the unfused grid pass's achievable schedules (least energy, least delay,
+  least per-layer E*D, :func:`~deepopt_mip.formulation.grid_sums.grid_sums`)
+  are achievable with fusion too. A point whose fused corner lies at or above
+  one of them (and differs from it) has every schedule dominated: it holds no
+  frontier point and is left out (:func:`frontier_candidates`).
+
+The tables: per layer l and mode k (R_l, fused in, fused out), every
+branch's energy and delay on every offered point, from
+:func:`~.costmodel.fusion.counts_beside` and
+:func:`~.costmodel.fusion.fused_costs_of_counts` (the cost model; no
+equation here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from deepopt_mip.formulation.costmodel.common import quiet
+from deepopt_mip.formulation.costmodel.fusion import (FusionGraph, counts_beside, fused_costs_of_counts,
+                                                      resident_capacity_bits)
+from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
+from deepopt_mip.formulation.errors import InputError
+from deepopt_mip.formulation.fusion_grid import fusion_sums, transitions
+from deepopt_mip.formulation.fusion_mip import layer_modes
+from deepopt_mip.formulation.grid_sums import Progress, grid_sums
+from deepopt_mip.formulation.metrics import metric_value
+from deepopt_mip.formulation.mip_model import FrontierScale, undominated_branches
+from deepopt_mip.formulation.mip_points import PointSet, point_set, undominated_corners
+from deepopt_mip.formulation.spaces import HardwareSpace, infeasible_budget_message, points_hardware
+
+
+@dataclass(frozen=True)
+class FusedCorners:
+    """Per grid point (flat) the fused ideal corner (``inf`` where no schedule runs), area and validity."""
+
+    energy_j: np.ndarray
+    delay_cycles: np.ndarray
+    area_um2: np.ndarray
+    valid: np.ndarray
+
+    @property
+    def runnable(self) -> np.ndarray:
+        """Flat indices of the valid points where some schedule runs."""
+        return np.flatnonzero(self.valid & np.isfinite(self.energy_j) & np.isfinite(self.delay_cycles))
+
+
+def fused_corners(network, space: HardwareSpace, tech, progress: Progress | None = None) -> FusedCorners:
+    """The grid program's fused ideal corner of every point (docs/model.md section 11.7)."""
+    (energy, delay), area, valid = fusion_sums(network, space, tech, "edp", "network", progress)
+    corners = FusedCorners(energy_j=energy.ravel(), delay_cycles=delay.ravel(), area_um2=area.ravel(),
+                           valid=valid.ravel())
+    if not valid.any():
+        raise InputError(infeasible_budget_message(space))
+    if corners.runnable.size == 0:
+        raise InputError(f"no point of space {space.name!r} can run every layer of {network.name}")
+    return corners
+
+
+def product_order(corners: FusedCorners, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(runnable points in increasing LB_n = corner_E^a corner_D^b, their LB_n)."""
+    runnable = corners.runnable
+    bound = metric_value(corners.energy_j[runnable], corners.delay_cycles[runnable], metric)
+    order = np.argsort(bound, kind="stable")
+    return runnable[order], bound[order]
+
+
+def frontier_candidates(network, space: HardwareSpace, tech, corners: FusedCorners,
+                        workers: int | None = None) -> np.ndarray:
+    """Runnable points whose fused corner no achievable unfused schedule of the grid dominates (see module)."""
+    sums, _, valid = grid_sums(network, space, tech, "edp", False, workers=workers)
+    _, _, *schedules = (s.ravel() for s in sums)
+    done = np.flatnonzero(valid.ravel() & np.isfinite(schedules[0]) & np.isfinite(schedules[1]))
+    runnable = corners.runnable
+    if done.size == 0:
+        return runnable
+    pairs_e = np.concatenate([schedules[k][done] for k in (0, 2, 4)])
+    pairs_d = np.concatenate([schedules[k][done] for k in (1, 3, 5)])
+    keep = undominated_corners(corners.energy_j[runnable], corners.delay_cycles[runnable], pairs_e, pairs_d)
+    return runnable[keep]
+
+
+@dataclass(frozen=True)
+class FusionFrontierData:
+    """Offered points with every layer's energy and delay per mode and branch (docs/mip.md section 9).
+
+    ``modes[l]``: layer l's (R_l, fused in, fused out) triples;
+    ``energy_j[l, k]`` and ``delay_cycles[l, k]``: arrays [branch, point]
+    (``inf`` where the branch cannot run); ``capacity_bits[n]`` = i_n - J_n b_i;
+    ``corner_energy_j``/``corner_delay_cycles``: each point's fused ideal
+    corner from the grid program (no schedule of the point is below it).
+    """
+
+    points: PointSet
+    graph: FusionGraph
+    modes: list
+    energy_j: dict
+    delay_cycles: dict
+    capacity_bits: np.ndarray
+    corner_energy_j: np.ndarray
+    corner_delay_cycles: np.ndarray
+
+    @property
+    def delay_floor_cycles(self) -> float:
+        """The least delay any schedule of an offered point reaches (at least)."""
+        return float(np.min(self.corner_delay_cycles))
+
+    @property
+    def scale(self) -> FrontierScale:
+        """Reference energy and delay (the least corners), so the model's coefficients are of order 1."""
+        return FrontierScale(energy_j=float(np.min(self.corner_energy_j)),
+                             delay_cycles=float(np.min(self.corner_delay_cycles)))
+
+    def ideal_corners(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.corner_energy_j, self.corner_delay_cycles
+
+    def cells(self) -> list[tuple[int, int, int, int]]:
+        """(l, k, b, n) where branch b runs layer l in mode k on point n, no other branch of (l, k, n) is
+        at most as costly in both (:func:`~.mip_model.undominated_branches`), and R_k fits point n (F2)."""
+        out = []
+        for (l, k), energy in self.energy_j.items():
+            keep = undominated_branches(energy[None], self.delay_cycles[l, k][None])[0]
+            keep &= self.modes[l][k][0] <= self.capacity_bits[None, :]
+            out += [(l, k, int(b), int(n)) for b, n in zip(*np.nonzero(keep))]
+        return sorted(out)
+
+    def at(self, n: int) -> "FusionFrontierData":
+        """The data of offered point ``n`` alone (its hardware fixed)."""
+        pick = slice(n, n + 1)
+        points = replace(self.points, flat_index=self.points.flat_index[pick],
+                         axes=tuple(a[pick] for a in self.points.axes), area_um2=self.points.area_um2[pick])
+        return replace(self, points=points, energy_j={key: v[:, pick] for key, v in self.energy_j.items()},
+                       delay_cycles={key: v[:, pick] for key, v in self.delay_cycles.items()},
+                       capacity_bits=self.capacity_bits[pick], corner_energy_j=self.corner_energy_j[pick],
+                       corner_delay_cycles=self.corner_delay_cycles[pick])
+
+
+def mode_tables(network, modes, hw, tech) -> tuple[dict, dict]:
+    """Energy and delay [branch, point] of every layer in every mode on the points of ``hw`` (arrays): the
+    branch functions at i - R_l (:func:`~.costmodel.fusion.counts_beside`, once per layer shape and R_l),
+    the fusion changes and the energy (:func:`~.costmodel.fusion.fused_costs_of_counts`)."""
+    size = int(np.size(hw.isram_bits))
+    shapes: dict = {}
+    keys = [shapes.setdefault(replace(layer, name="-"), len(shapes)) for layer in network.layers]
+    counts: dict = {}
+    tables: dict = {}
+    energy, delay = {}, {}
+    with quiet:
+        for l, layer in enumerate(network.layers):
+            for k, (reserved, fused_in, fused_out) in enumerate(modes[l]):
+                key = (keys[l], reserved, fused_in, fused_out)
+                if key not in tables:
+                    if key[:2] not in counts:
+                        counts[key[:2]] = counts_beside(layer, hw, reserved)
+                    costs = fused_costs_of_counts(counts[key[:2]], layer, hw, tech, fused_in, fused_out)
+                    tables[key] = tuple(
+                        np.array([np.broadcast_to(np.asarray(pick(costs[b]), float), (size,)) for b in BRANCHES])
+                        for pick in (lambda c: c.energy_j, lambda c: c.delay_cycles))
+                e, d = tables[key]
+                ok = np.isfinite(e) & np.isfinite(d)
+                energy[l, k], delay[l, k] = np.where(ok, e, np.inf), np.where(ok, d, np.inf)
+    return energy, delay
+
+
+def fusion_frontier_data(network, space: HardwareSpace, tech, corners: FusedCorners,
+                         flat: np.ndarray) -> FusionFrontierData:
+    """:class:`FusionFrontierData` of the grid points ``flat`` (flat indices, ascending)."""
+    flat = np.sort(np.asarray(flat, dtype=np.int64))
+    points = point_set(space, flat, corners.area_um2, corners.valid)
+    hw = points_hardware(space, flat)
+    capacity = np.broadcast_to(np.asarray(resident_capacity_bits(hw), float), (flat.size,)).copy()
+    graph = FusionGraph.of(network)
+    modes = layer_modes(transitions(graph, float(space.bits_ifmap), float(np.max(capacity))))
+    energy, delay = mode_tables(network, modes, hw, tech)
+    return FusionFrontierData(points=points, graph=graph, modes=modes, energy_j=energy, delay_cycles=delay,
+                              capacity_bits=capacity, corner_energy_j=corners.energy_j[flat],
+                              corner_delay_cycles=corners.delay_cycles[flat])
