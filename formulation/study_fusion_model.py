@@ -13,7 +13,9 @@ are the exact product of the one-hots). Then, by network:
   M_w = sum c[l, k, n] w[l, k, n], c the least per-layer metric over the
   branches of layer l in mode k at point n (the branch choice is separable
   once the mode is fixed, docs/mip.md 9);
-* capped (E or D of the network's totals): branch[l, b] binary with
+* capped (E or D of the network's totals; c above is then the least
+  energy over the branches that can run, which only decides where w exists):
+  branch[l, b] binary with
   sum_b branch[l, b] = 1, and y[l, k, b, n] >= 0 per cell of w and branch b
   offered there (finite E and D, undominated within the cell: a dominated
   branch is never needed, swapping it for its dominator lowers neither E
@@ -71,13 +73,15 @@ def network_modes(problem: Problem, item, points_hw, capacity_bits: np.ndarray) 
                 (least[l, k],) = layer_keys(layer, points_hw, problem.tech, reserved, fused_in, fused_out,
                                             problem.metric, True)
                 continue
-            least[l, k] = layer_keys(layer, points_hw, problem.tech, reserved, fused_in, fused_out, "edp", False)[0]
             with quiet:
                 costs = fused_costs_of_counts(counts_beside(layer, points_hw, reserved), layer, points_hw,
                                               problem.tech, fused_in, fused_out)
                 shape = np.shape(capacity_bits)
                 energy[l, k] = np.array([np.broadcast_to(costs[b].energy_j, shape) for b in BRANCHES], dtype=float)
                 delay[l, k] = np.array([np.broadcast_to(costs[b].delay_cycles, shape) for b in BRANCHES], dtype=float)
+                runs = np.isfinite(energy[l, k]) & np.isfinite(delay[l, k])
+                least[l, k] = np.where(reserved <= capacity_bits, np.min(np.where(runs, energy[l, k], np.inf), axis=0),
+                                       np.inf)
     return NetworkModes(graph=graph, moves=moves, modes=modes, least=least, energy_j=energy, delay_cycles=delay)
 
 
