@@ -25,7 +25,10 @@ are the exact product of the one-hots). Then, by network:
   totals; caps E_w <= max_energy_w, D_w <= max_delay_w; M_w = E_w or D_w.
 
 Objective: sum_w weight_w M_w, scaled by a reference value of the order of
-the optimum.
+the optimum. Network products (``kind="box"``): every network has the branch
+variables and totals of the capped case, and the objective is the box
+model's sum_w (coef_w Y_w + coef_x_w X_w) with mutable limits
+lo_w <= X_w <= hi_w, exactly as in :mod:`~.study_model`.
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ from deepopt_mip.formulation.costmodel.fusion import FusionGraph, counts_beside,
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.fusion_grid import layer_keys, transitions
 from deepopt_mip.formulation.fusion_mip import fusion_model
-from deepopt_mip.formulation.mip_model import add_hardware
+from deepopt_mip.formulation.mip_model import NO_LIMIT, add_hardware
 from deepopt_mip.formulation.mip_points import PointSet
 from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.formulation.study_bounds import exact_per_network
+from deepopt_mip.formulation.study_model import StudyScale, product_roles
 
 
 @dataclass(frozen=True)
@@ -98,9 +102,11 @@ def _undominated(energy: np.ndarray, delay: np.ndarray) -> np.ndarray:
 
 
 def fused_study_model(problem: Problem, points: PointSet, modes: list[NetworkModes], capacity_bits: np.ndarray,
-                      energy_ref_j: list[float], delay_ref_cycles: list[float],
-                      objective_ref: float) -> pyo.ConcreteModel:
-    """The model (module docstring) over the offered ``points``; references scale energies, delays, objective."""
+                      energy_ref_j: list[float], delay_ref_cycles: list[float], objective_ref: float,
+                      kind: str = "linear") -> pyo.ConcreteModel:
+    """The model (module docstring) over the offered ``points``; references scale energies, delays, objective.
+    ``kind`` ``box``: network products, every network with its branch variables and the mutable box terms of
+    :func:`~.study_model.study_model` (solved by the box branch and bound of :mod:`~deepopt_mip.solvers.study_mip`)."""
     m = pyo.ConcreteModel(name="deepopt-study-fusion")
     add_hardware(m, points)
     m.objective_ref = objective_ref
@@ -139,11 +145,29 @@ def fused_study_model(problem: Problem, points: PointSet, modes: list[NetworkMod
             sub.energy_cap = pyo.Constraint(expr=sub.energy <= item.max_energy_j / energy_ref_j[w])
         if item.max_delay_cycles is not None:
             sub.delay_cap = pyo.Constraint(expr=sub.delay <= item.max_delay_cycles / delay_ref_cycles[w])
+        if kind == "box":
+            terms.append(_box_terms(problem, sub))
+            continue
         quantity, unit = ((sub.energy, energy_ref_j[w]) if problem.metric == "energy"
                           else (sub.delay, delay_ref_cycles[w]))
         terms.append(item.weight * unit / objective_ref * quantity)
     m.objective = pyo.Objective(expr=sum(terms))
+    m.scale = StudyScale(energy_j=tuple(energy_ref_j), delay_cycles=tuple(delay_ref_cycles), objective=objective_ref)
+    m.network_blocks = [m.component(f"net{w}") for w in range(len(modes))]
     return m
+
+
+def _box_terms(problem: Problem, sub):
+    """The box model's per-network objective term and limits (as :func:`~.study_model.study_model`'s ``box``):
+    coef * Y + coef_x * X with lo <= X <= hi, all mutable."""
+    y, x, _ = product_roles(problem.metric)
+    sub.coef = pyo.Param(mutable=True, initialize=1.0)
+    sub.coef_x = pyo.Param(mutable=True, initialize=0.0)
+    sub.limit_x = pyo.Param(mutable=True, initialize=NO_LIMIT)
+    sub.floor_x = pyo.Param(mutable=True, initialize=0.0)
+    sub.x_within = pyo.Constraint(expr=getattr(sub, x) <= sub.limit_x)
+    sub.x_above = pyo.Constraint(expr=getattr(sub, x) >= sub.floor_x)
+    return sub.coef * getattr(sub, y) + sub.coef_x * getattr(sub, x)
 
 
 def chosen_branches(m: pyo.ConcreteModel, network: int, layers: int) -> list[int]:
