@@ -56,7 +56,7 @@ def run(problem, options, json_path, quiet, workers=None) -> int:
         write_json(json_path, {
             "network": problem.label, "space": space.name, "metric": problem.metric, "aggregate": problem.aggregate,
             "networks": [{"name": n.name, "weight": n.weight, **n.caps()} for n in problem.networks],
-            "max_branches": problem.max_branches, "fusion": problem.fusion,
+            "max_branches": problem.max_branches, **({"fusion": True} if problem.fusion else {}),
             "agree": agree, "relative_difference": difference, "tolerance": AGREEMENT,
             "solvers": {name: {"hardware": hardware_dict(sol.hardware), "objective": sol.objective,
                                "energy_j": sol.energy_j, "delay_cycles": sol.delay_cycles, "status": sol.status,
