@@ -2,7 +2,7 @@
 
 :func:`solve` sends the paper's problem (one network, weight 1, no caps, no
 branch limit) to the single-network solvers, which also report runners-up
-and the worst point, and every other study to the study solvers; both give
+(and, without pruning, the worst point), and every other study to the study solvers; both give
 the same optimum on the paper's problem (tests/test_study_solvers.py).
 """
 
@@ -29,11 +29,13 @@ AGREEMENT = 1e-6
 
 
 def solve(problem: Problem, solver: str = "enumerate", options: MipOptions | None = None, *, top_k: int = 5,
-          progress=None, workers: int | None = None, fusion: bool | None = None) -> Solution:
+          progress=None, workers: int | None = None, prune: bool = True, fusion: bool | None = None) -> Solution:
     """The optimum of ``problem`` by ``solver`` (``enumerate`` or ``mip``; ``options`` for the MIP,
     ``top_k`` runners-up for the enumeration; ``progress(done, total)`` is called during grid passes).
-    ``fusion`` (None: ``problem.fusion``) lets layers hand outputs over on chip (docs/studies.md, "Fusion");
-    such studies go to the study solvers with fusion, one network included (``workers`` is not used there)."""
+    The one-network enumeration skips blocks by bounds unless ``prune`` is False, which also finds the
+    worst point (docs/model.md section 6.1). ``fusion`` (None: ``problem.fusion``) lets layers hand outputs
+    over on chip (docs/studies.md, "Fusion"); such studies go to the study solvers with fusion, one network
+    included (``workers`` and ``prune`` are not used there)."""
     if solver not in SOLVERS:
         raise InputError(f"unknown solver {solver!r}: choose enumerate or mip")
     if fusion is not None and fusion != problem.fusion:
@@ -49,7 +51,7 @@ def solve(problem: Problem, solver: str = "enumerate", options: MipOptions | Non
         if solver == "enumerate":
             from deepopt_mip.solvers.enumeration import enumerate_space
             return enumerate_space(network, problem.space, problem.tech, problem.metric, problem.aggregate, top_k,
-                                   progress, workers=workers)
+                                   progress, workers=workers, prune=prune)
         from deepopt_mip.solvers.mip import mip_allocate
         return mip_allocate(network, problem.space, problem.tech, problem.metric, problem.aggregate, options,
                             progress, workers)

@@ -2,18 +2,23 @@
 
     python benchmarks/bench_scale.py [--spaces paper sram16 ...] [--networks alexnet googlenet]
                                      [--metrics energy] [--workers 2] [--timeout 600] [--check-full]
+                                     [--no-prune] [--compare-unpruned]
 
 Each run is a child process (``enumerate_space``, the streaming pass); the
 table gives its wall time, its CPU time (user + system, itself and its
 workers), the peak resident memory of its whole process tree (sampled every
 0.2 s from /proc, so the sum over the parent and its workers) and of its
 largest single process (``ru_maxrss``, what ``/usr/bin/time -v`` reports),
-the in-budget points, the share of the grid cube evaluated, layer-branch
+the in-budget points, the share of the grid cube evaluated and of the
+in-budget blocks' points (what the unpruned pass evaluates; below 100% where
+the bounds of docs/model.md 6.1 skip blocks), layer-branch
 evaluations per second of wall time (points evaluated x distinct layers x
 5 branches / wall) and per CPU second, and the optimum. A run past
 ``--timeout`` seconds is killed and reported as such.
 
-``--check-full`` also solves every space whose cube has at most
+Runs prune by bounds unless ``--no-prune``; ``--compare-unpruned`` also
+runs the unpruned streaming pass and reports its time and whether it gives
+the same point and objective. ``--check-full`` also solves every space whose cube has at most
 ``--full-max-points`` points by the full-grid (unpruned) enumeration and
 reports whether both give the same point and objective. The last table gives,
 per network and metric, how much lower each fine space's optimum is than the
@@ -56,19 +61,21 @@ from deepopt_mip.formulation.spaces import grid_shape, load_space
 from deepopt_mip.formulation.technology import load_technology
 from deepopt_mip.formulation.allocator import keep_freed_memory
 from deepopt_mip.solvers.enumeration import enumerate_space
-space_name, network_name, metric, workers, full = sys.argv[1:6]
+space_name, network_name, metric, workers, full, prune = sys.argv[1:7]
 keep_freed_memory()
 tech = load_technology()
 space = load_space(space_name, tech)
 network = load_network(network_name)
 start = time.perf_counter()
-sol = enumerate_space(network, space, tech, metric, "network", top_k=1, workers=int(workers), full_grid=full == "1")
+sol = enumerate_space(network, space, tech, metric, "network", top_k=1, workers=int(workers), full_grid=full == "1",
+                      prune=prune == "1")
 wall = time.perf_counter() - start
 cube = 1
 for n in grid_shape(space):
     cube *= n
 hw = sol.hardware
 print(json.dumps({"wall_s": wall, "points": sol.points, "evaluated": sol.points_evaluated, "cube": cube,
+                  "unpruned": sol.points_unpruned,
                   "layers": len(distinct_layers(network)), "objective": sol.objective,
                   "point": f"{hw.J}x{hw.K} {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g}"}))
 """
@@ -107,8 +114,10 @@ def tree_rss_bytes(root: int) -> int:
     return total
 
 
-def run_child(space: str, network: str, metric: str, workers: int, full: bool, timeout_s: float) -> dict:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, space, network, metric, str(workers), "1" if full else "0"],
+def run_child(space: str, network: str, metric: str, workers: int, full: bool, timeout_s: float,
+              prune: bool = True) -> dict:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, space, network, metric, str(workers), "1" if full else "0",
+                             "1" if prune else "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     peak = [0]
     done = threading.Event()
@@ -151,9 +160,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds before a run is killed")
     parser.add_argument("--check-full", action="store_true", help="also solve small spaces by the full grid")
+    parser.add_argument("--no-prune", action="store_true", help="evaluate every in-budget block (no bounds)")
+    parser.add_argument("--compare-unpruned", action="store_true",
+                        help="also run the unpruned streaming pass and report its time and whether it agrees")
     parser.add_argument("--full-max-points", type=int, default=70_000_000)
     args = parser.parse_args()
-    print(f"{'space':<11}{'network':<11}{'metric':<8}{'cube':>11}{'in budget':>11}{'evaluated':>10}"
+    print(f"{'space':<11}{'network':<11}{'metric':<8}{'cube':>11}{'in budget':>11}{'evaluated':>10}{'of blocks':>10}"
           f"{'wall s':>8}{'cpu s':>8}{'tree MB':>9}{'proc MB':>9}{'M ev/s':>8}{'M ev/cpu-s':>11}  optimum")
     optimum = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -165,21 +177,32 @@ def main() -> None:
             for network in args.networks:
                 for metric in args.metrics:
                     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-                    r = run_child(where, network, metric, args.workers, False, args.timeout)
+                    r = run_child(where, network, metric, args.workers, False, args.timeout, not args.no_prune)
                     proc_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
                     proc_mb = f"{proc_mb:.0f}" if proc_mb > before / 1024 else f"<={proc_mb:.0f}"
                     head = f"{space:<11}{network:<11}{metric:<8}"
                     if r["timed_out"] or "error" in r:
                         reason = f"killed after {args.timeout:.0f} s" if r["timed_out"] else r["error"]
-                        print(f"{head}{'':>11}{'':>11}{'':>10}{r['wall_total_s']:>8.1f}{r.get('cpu_s', 0):>8.1f}"
+                        print(f"{head}{'':>11}{'':>11}{'':>10}{'':>10}{r['wall_total_s']:>8.1f}{r.get('cpu_s', 0):>8.1f}"
                               f"{r['tree_peak_mb']:>9.0f}{proc_mb:>9}  {reason}", flush=True)
                         continue
                     evals = r["evaluated"] * r["layers"] * 5
                     optimum[space, network, metric] = r["objective"]
                     print(f"{head}{r['cube']:>11,}{r['points']:>11,}{r['evaluated'] / r['cube']:>10.1%}"
+                          f"{r['evaluated'] / max(r['unpruned'], 1):>10.1%}"
                           f"{r['wall_s']:>8.1f}{r.get('cpu_s', 0):>8.1f}{r['tree_peak_mb']:>9.0f}{proc_mb:>9}"
                           f"{evals / r['wall_s'] / 1e6:>8.1f}{evals / max(r.get('cpu_s', 0), 1e-9) / 1e6:>11.1f}"
                           f"  {r['point']} {r['objective']:.6g}", flush=True)
+                    if args.compare_unpruned and not args.no_prune:
+                        plain = run_child(where, network, metric, args.workers, False, args.timeout, False)
+                        if plain["timed_out"] or "error" in plain:
+                            print(f"{'':<30}unpruned: {'killed' if plain['timed_out'] else plain['error']}")
+                        else:
+                            same = plain["point"] == r["point"] and plain["objective"] == r["objective"]
+                            print(f"{'':<30}unpruned: {plain['wall_s']:.1f} s wall, {plain.get('cpu_s', 0):.1f} cpu s "
+                                  f"(pruned / unpruned cpu: {r.get('cpu_s', 0) / max(plain.get('cpu_s', 0), 1e-9):.2f}), "
+                                  f"{'SAME point and objective' if same else 'DIFFERENT: ' + plain['point']}",
+                                  flush=True)
                     if args.check_full and r["cube"] <= args.full_max_points:
                         full = run_child(where, network, metric, args.workers, True, args.timeout)
                         if full["timed_out"] or "error" in full:

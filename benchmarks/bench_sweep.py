@@ -1,6 +1,6 @@
 """A study on a local process pool and on a Dask LocalCluster: wall times and whether the tables are equal.
 
-    python benchmarks/bench_sweep.py [--study benchmarks/studies/five-networks.yaml] [--workers 2] --out DIR
+    python benchmarks/bench_sweep.py [--sweep benchmarks/sweeps/five-networks.yaml] [--workers 2] --out DIR
 
 Runs the study with ``--workers N`` into DIR/local, then on a LocalCluster of
 N worker processes (one thread each, loopback, no dashboard) into
@@ -24,7 +24,7 @@ TABLES = ("results.csv", "results.parquet", "penalty.csv")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--study", default=str(Path(__file__).parent / "studies" / "five-networks.yaml"))
+    parser.add_argument("--sweep", default=str(Path(__file__).parent / "sweeps" / "five-networks.yaml"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", required=True, help="folder for DIR/local and DIR/cluster (emptied first)")
     args = parser.parse_args()
@@ -34,13 +34,13 @@ def main() -> None:
     for name in ("local", "cluster"):
         shutil.rmtree(out / name, ignore_errors=True)
     start = time.perf_counter()
-    local = sweep(args.study, out / "local", workers=args.workers)
+    local = sweep(args.sweep, out / "local", workers=args.workers)
     local_s = time.perf_counter() - start
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=None)
     try:
         start = time.perf_counter()
-        remote = sweep(args.study, out / "cluster", scheduler=cluster.scheduler_address)
+        remote = sweep(args.sweep, out / "cluster", scheduler=cluster.scheduler_address)
         cluster_s = time.perf_counter() - start
     finally:
         cluster.close()

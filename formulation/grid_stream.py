@@ -8,6 +8,8 @@ the area budget, never the over-budget cube), each with the same
 :func:`~deepopt_mip.formulation.grid_sums.chunk_sums` as the full pass (so
 every number is the same, bit for bit), and keeps per block only the points
 that can still be among the best ``k`` or be the worst (:func:`keep_candidates`).
+With ``prune`` it skips what lower bounds (:mod:`~deepopt_mip.formulation.grid_bounds`,
+docs/model.md 6.1) show cannot be among the best ``k`` (:func:`stream_candidates`).
 
 Peak memory: each worker holds one block of at most ``max_points`` points
 and the cost model's temporaries on it, about :data:`BYTES_PER_POINT` bytes
@@ -16,6 +18,10 @@ per point (:func:`stream_memory_bytes`); the parent holds the candidates.
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -23,8 +29,10 @@ import numpy as np
 
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.grid_blocks import Block, budget_blocks
-from deepopt_mip.formulation.grid_sums import (Progress, chunk_sums, distinct_layers, sums_bounds,
-                                              worker_count, worker_map)
+from deepopt_mip.formulation.grid_bounds import (ROUNDING_MARGIN, PairBounds, block_lower_bound,
+                                                least_energy_per_bit, pair_bounds, point_lower_bounds)
+from deepopt_mip.formulation.grid_sums import (Progress, _start_worker, chunk_sums, distinct_layers, sums_bounds,
+                                              worker_count)
 from deepopt_mip.formulation.memory import check_memory
 from deepopt_mip.formulation.networks import Network
 from deepopt_mip.formulation.spaces import HardwareSpace, grid_shape
@@ -33,6 +41,9 @@ from deepopt_mip.formulation.technology import Technology
 BYTES_PER_POINT = 600
 """Peak bytes a worker holds per point of its block (the cost model's temporaries and 1 or 8 running
 sums; measured on AlexNet and GoogleNet, energy and E*D, blocks of 300 000 points: 340-450 bytes)."""
+PRUNE_BLOCK_POINTS = 48_000
+"""Most points of a block of a pruned pass (four times a block's fixed cost, ``grid_blocks.CALL_POINTS``):
+smaller blocks can be skipped more finely and give an incumbent sooner."""
 BASE_BYTES = 100 * 2**20
 """Memory of a process before it evaluates anything (Python, numpy, the package: about 64 MB measured)."""
 
@@ -61,10 +72,14 @@ class Candidates:
 
 @dataclass(frozen=True)
 class StreamResult:
+    """The kept candidates; the valid (in-budget, registers-fit) points; the points evaluated; the grid
+    cube; the points of every in-budget block (what an unpruned pass evaluates)."""
+
     candidates: Candidates
     valid_points: int
     evaluated_points: int
     grid_points: int
+    block_points: int
 
 
 def keep_candidates(found: Candidates, k: int, separable: bool) -> Candidates:
@@ -128,18 +143,45 @@ def block_flat_index(space: HardwareSpace, block: Block) -> np.ndarray:
     return ((a * shape[1] + b) * shape[2] + c) * shape[3] + d
 
 
+def _live_box(block: Block, live: np.ndarray) -> Block:
+    """The smallest block (its pairs, and index ranges of sizes) holding every ``True`` of ``live``
+    (shaped as ``block``: pairs x filter x ifmap x psum)."""
+    def span(part: slice, axis: int) -> slice:
+        where = np.flatnonzero(live.any(axis=tuple(a for a in range(4) if a != axis)))
+        return slice(part.start + int(where[0]), part.start + int(where[-1]) + 1)
+
+    return Block(block.pairs[live.any(axis=(1, 2, 3))], span(block.f, 1), span(block.i, 2), span(block.p, 3))
+
+
 def block_candidates(block: Block, space: HardwareSpace, layers, tech: Technology, metric: str, separable: bool,
-                     k: int) -> tuple[Candidates, int]:
-    """Evaluate one block; its kept candidates and its number of valid points."""
+                     k: int, bounds: PairBounds | None = None, limit: float = np.inf) -> tuple[Candidates, int, int]:
+    """Evaluate one block; its kept candidates, its number of valid points and the points evaluated.
+
+    With ``bounds`` and a finite ``limit``, only the smallest sub-block holding every valid point whose
+    lower bound (:func:`~.grid_bounds.point_lower_bounds`) is at most ``limit`` is evaluated; the points
+    outside it cannot beat ``limit``.
+    """
     try:
         hw, area, valid = block_hardware(space, block)
-        if not valid.any():
-            return Candidates.empty(), 0
+        valid_points = int(valid.sum())
+        if not valid_points:
+            return Candidates.empty(), 0, 0
+        if bounds is not None and np.isfinite(limit):
+            e_f, e_i, e_p = (tech.sram_energy_j_per_bit(np.asarray(sizes, dtype=float)[part])
+                             for sizes, part in zip(space.fitting_sizes(), (block.f, block.i, block.p)))
+            lower = point_lower_bounds(bounds, block.pairs, e_f, e_i, e_p, block.p, metric, separable)
+            live = np.broadcast_to(valid, lower.shape) & ~(lower > limit)  # a NaN bound never skips
+            if not live.any():
+                return Candidates.empty(), valid_points, 0
+            box = _live_box(block, live)
+            if box.size < block.size:
+                block = box
+                hw, area, valid = block_hardware(space, block)
         lower, upper = sums_bounds(chunk_sums(hw, layers, tech, metric, separable), valid, metric, separable)
         where = np.flatnonzero(valid.ravel())
         found = Candidates(block_flat_index(space, block).ravel()[where], lower.ravel()[where],
                            upper.ravel()[where], np.broadcast_to(area, valid.shape).ravel()[where])
-        return keep_candidates(found, k, separable), int(where.size)
+        return keep_candidates(found, k, separable), valid_points, block.size
     except MemoryError:
         raise InputError(f"out of memory evaluating a block of {block.size:,} points of space {space.name!r}: "
                          f"use fewer --workers") from None
@@ -150,13 +192,89 @@ def stream_memory_bytes(max_points: int, workers: int) -> int:
     return (workers + 1) * BASE_BYTES + workers * BYTES_PER_POINT * max_points
 
 
+def incumbent(kept: Candidates, k: int, separable: bool) -> float:
+    """The value a point must beat to be among the ``k`` best: the k-th least exact objective (separable) or
+    upper bound (products) of the candidates kept so far; ``inf`` while fewer than ``k`` are finite."""
+    values = kept.lower if separable else kept.upper
+    values = values[np.isfinite(values)]
+    return float(np.partition(values, k - 1)[k - 1]) if values.size >= k else np.inf
+
+
+def block_pair_bounds(network: Network, space: HardwareSpace, tech: Technology) -> PairBounds:
+    """:func:`~.grid_bounds.pair_bounds` of the network's distinct layers on every J/K pair of ``space``."""
+    from deepopt_mip.formulation.hardware import array_hardware
+
+    rows, cols = space.array_pairs()
+    return pair_bounds(distinct_layers(network), array_hardware(
+        rows, cols, 0.0, 0.0, 0.0, bits_filter=space.bits_filter, bits_ifmap=space.bits_ifmap,
+        bits_psum=space.bits_psum, dram_bw_bits_per_cycle=space.dram_bw_bits_per_cycle,
+        dram_block_bits=space.dram_block_bits), tech, np.asarray(space.fitting_sizes()[2], dtype=float))
+
+
+def bounded_blocks(blocks: list[Block], bounds: PairBounds, space: HardwareSpace, tech: Technology, metric: str,
+                   separable: bool) -> list[tuple[float, Block]]:
+    """The blocks cut into blocks of pairs of like bound (at most :data:`PRUNE_BLOCK_POINTS` points, at
+    least one pair), each with the lower bound of its points, least bound first (ties in the cover's
+    order), so that good incumbents are found early. A block's bound is its pairs' least
+    (:func:`~.grid_bounds.block_lower_bound`) with the least per-bit energy of each of its size ranges."""
+    sizes = [np.asarray(s, dtype=float) for s in space.fitting_sizes()]
+    least: dict[tuple[int, int, int], float] = {}
+
+    def least_e(axis: int, part: slice) -> float:
+        key = (axis, part.start, part.stop)
+        if key not in least:
+            least[key] = least_energy_per_bit(tech, sizes[axis][part])
+        return least[key]
+
+    out = []
+    for block in blocks:
+        pair_bound = block_lower_bound(bounds, block.pairs, least_e(0, block.f), least_e(1, block.i),
+                                       least_e(2, block.p), block.p, metric, separable)
+        order = np.argsort(pair_bound, kind="stable")
+        per_pair = block.size // block.pairs.size
+        step = max(1, PRUNE_BLOCK_POINTS // per_pair)
+        for start in range(0, order.size, step):
+            part = order[start:start + step]
+            out.append((float(pair_bound[part[0]]), Block(np.sort(block.pairs[part]), block.f, block.i, block.p)))
+    return sorted(out, key=lambda item: item[0])
+
+
+def valid_count(space: HardwareSpace, block: Block) -> int:
+    """Points of ``block`` within the area budget whose SRAMs hold the registers (no cost evaluated)."""
+    return int(block_hardware(space, block)[2].sum())
+
+
+@contextmanager
+def _lazy_pool(workers: int, space: HardwareSpace):
+    """A process pool of ``workers`` (None for one: evaluate here), with the one-line errors of
+    :func:`~deepopt_mip.formulation.grid_sums.worker_map`."""
+    try:
+        with ExitStack() as stack:
+            yield None if workers <= 1 else stack.enter_context(ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker))
+    except BrokenProcessPool:
+        raise InputError(f"a worker process of the grid pass over space {space.name!r} died (out of memory?): "
+                         f"use fewer --workers") from None
+    except MemoryError:
+        raise InputError(f"out of memory in the grid pass over space {space.name!r}: "
+                         f"use fewer --workers") from None
+
+
 def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, metric: str, separable: bool,
                       k: int, progress: Progress | None = None, max_points: int = 300_000,
-                      workers: int | None = None) -> StreamResult:
-    """Every in-budget point evaluated once, block by block; the candidates for the ``k`` best and the worst.
+                      workers: int | None = None, prune: bool = True) -> StreamResult:
+    """The candidates for the ``k`` best points (and, without ``prune``, the worst), block by block.
 
-    ``progress(done, total)`` counts evaluated points (in-budget points and
-    the few over-budget ones the blocks hold). The result does not depend on
+    Without ``prune`` every in-budget block is evaluated. With ``prune``
+    (the default) the blocks are taken in increasing lower bound
+    (:func:`bounded_blocks`) and each is evaluated only on the pairs whose
+    bound is at most the incumbent (:func:`incumbent`, the k-th best value
+    found so far) times 1 + :data:`~.grid_bounds.ROUNDING_MARGIN`: a skipped
+    point's objective exceeds the k-th best, so the ``k`` best are the
+    same (ties included); the worst point is not searched.
+
+    ``progress(done, total)`` counts the points of evaluated and skipped
+    blocks against those of every block. The result does not depend on
     ``max_points`` or ``workers``.
     """
     blocks = list(budget_blocks(space, max_points))
@@ -166,12 +284,36 @@ def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, 
                  f"({workers} worker{'s' if workers > 1 else ''} x blocks of {max_points:,} points)")
     work = partial(block_candidates, space=space, layers=distinct_layers(network), tech=tech, metric=metric,
                    separable=separable, k=k)
-    kept, valid_points, done = Candidates.empty(), 0, 0
-    with worker_map(work, blocks, workers, space) as results:
-        for block, (found, valid) in zip(blocks, results):
-            kept = keep_candidates(Candidates.joined([kept, found]), k, separable)
-            valid_points += valid
-            done += block.size
-            if progress:
-                progress(done, total)
-    return StreamResult(kept, valid_points, total, int(np.prod(grid_shape(space))))
+    if prune:
+        bounds = block_pair_bounds(network, space, tech)
+        queue = bounded_blocks(blocks, bounds, space, tech, metric, separable)
+    else:
+        bounds, queue = None, [(-np.inf, b) for b in blocks]
+    kept, valid_points, done, evaluated = Candidates.empty(), 0, 0, 0
+
+    def take(block: Block, found: Candidates, valid: int, points: int) -> None:
+        nonlocal kept, valid_points, done, evaluated
+        kept = keep_candidates(Candidates.joined([kept, found]), k, separable)
+        valid_points += valid
+        evaluated += points
+        done += block.size
+        if progress:
+            progress(done, total)
+
+    with _lazy_pool(workers if len(blocks) > 1 else 1, space) as pool:
+        running: dict = {}  # future -> its block (results are taken as they finish: keeping is order-free)
+        for bound, block in queue:
+            if pool is not None and len(running) >= workers:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    take(running.pop(future), *future.result())
+            limit = incumbent(kept, k, separable) * (1 + ROUNDING_MARGIN)
+            if bound > limit:  # no point of the block can win: count its valid points, evaluate nothing
+                take(block, Candidates.empty(), valid_count(space, block), 0)
+            elif pool is None:
+                take(block, *work(block, bounds=bounds, limit=limit))
+            else:
+                running[pool.submit(work, block, bounds=bounds, limit=limit)] = block
+        for future in as_completed(running):
+            take(running[future], *future.result())
+    return StreamResult(kept, valid_points, evaluated, int(np.prod(grid_shape(space))), total)

@@ -19,6 +19,17 @@ def solution_payload(sol: Solution) -> dict:
     return sol.to_dict()
 
 
+def evaluated_text(sol: Solution) -> str:
+    """", N grid points evaluated", with the share of the in-budget blocks' points where bounds pruned some."""
+    if not sol.points_evaluated:
+        return ""
+    text = f", {sol.points_evaluated:,} grid points evaluated"
+    if sol.points_unpruned and sol.points_evaluated < sol.points_unpruned:
+        text += (f" ({sol.points_evaluated / sol.points_unpruned:.1%} of {sol.points_unpruned:,}; "
+                 f"the rest skipped by bounds, worst point not searched)")
+    return text
+
+
 def print_solution(sol: Solution) -> None:
     hw = sol.hardware
     print(f"network   {sol.network}, metric {sol.metric} ({METRIC_LABELS[sol.metric]}), aggregation {sol.aggregate}")
@@ -28,7 +39,7 @@ def print_solution(sol: Solution) -> None:
     print(f"solver    {sol.solver}: {sol.status}, {sol.points:,} points, {sol.wall_s:.2f} s"
           + (f" (build {sol.build_s:.2f} s, solve {sol.solve_s:.2f} s), gap {sol.gap:.2e}"
              if sol.solver != "enumerate" else
-             f", {sol.points_evaluated:,} grid points evaluated" if sol.points_evaluated else ""))
+             evaluated_text(sol)))
     if sol.networks:
         print(f"networks  {len(sol.networks)}" + (f", at most {sol.max_branches} distinct branches"
                                                    if sol.max_branches else ""))

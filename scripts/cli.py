@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--solver", default="enumerate", help="enumerate (default) or mip")
     add_mip_args(al)
     al.add_argument("--top-k", type=int, default=5, help="runners-up to report (default 5; enumeration only)")
+    al.add_argument("--no-prune", action="store_true",
+                    help="evaluate every in-budget point, no bounds (one network: also finds the worst point)")
     al.add_argument("--json", metavar="FILE", help="write the solution as JSON")
     al.add_argument("--out", metavar="DIR", help="write solution.json/.yaml, layers.csv and manifest.yaml")
     al.add_argument("--scalesim", metavar="DIR", help="write SCALE-Sim config and topology files for the optimum")
@@ -200,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--csv", metavar="FILE", help="write the comparison as CSV")
     sc.add_argument("--quiet", action="store_true", help="print nothing (with --csv)")
 
-    sw = sub.add_parser("sweep", help="run a study (networks x budgets x metrics x ...) locally or on a Dask cluster")
-    sw.add_argument("study", metavar="STUDY.yaml", help="the study file (format: docs/sweep.md)")
+    sw = sub.add_parser("sweep", help="run a sweep (networks x budgets x metrics x ...) locally or on a Dask cluster")
+    sw.add_argument("sweep_file", metavar="SWEEP.yaml", help="the sweep file (format: docs/sweep.md)")
     sw.add_argument("--out", required=True, metavar="DIR",
                     help="folder for the cells, tables, plots and manifest (a rerun resumes it)")
     sw.add_argument("--workers", type=int, default=None,
@@ -332,7 +334,7 @@ def run_allocate(args) -> int:
     progress = ProgressLine(f"{verb} {problem.space.name}", quiet=args.quiet)
     try:
         solution = solve(problem, args.solver, options, top_k=args.top_k, progress=progress,
-                         workers=check_workers(args.workers))
+                         workers=check_workers(args.workers), prune=not args.no_prune)
     finally:
         progress.close()
     write_outputs(solution, args.out, args.json, problem, package_version(), options)
@@ -405,7 +407,7 @@ def run_sweep(args) -> int:
     from deepopt_mip.sweeps.sweep import sweep
     if args.workers is not None and args.scheduler is not None:
         raise InputError("--workers and --scheduler exclude each other (the cluster has its own workers)")
-    result = sweep(args.study, args.out, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+    result = sweep(args.sweep_file, args.out, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
     if not args.quiet:
         counts = result.results["status"].value_counts()
         print(f"{len(result.results)} cells ({result.ran} run on {result.engine}, {result.skipped} from an earlier "

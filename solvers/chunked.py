@@ -1,11 +1,14 @@
 """Exhaustive enumeration split into independent grid chunks and reduced exactly.
 
 A space's grid (J/K pairs x filter x ifmap x psum SRAM sizes, see
-:mod:`deepopt_mip.formulation.spaces`) is cut into blocks of J/K pairs
-(:func:`chunk_blocks`). :func:`chunk_best` evaluates one block on its own
-(any process or machine: it needs only the network, the space and the
-technology) and returns the block's best point; :func:`reduce_bests` picks
-the best of the blocks' bests. Memory is bounded by one block.
+:mod:`deepopt_mip.formulation.spaces`) is covered by the blocks of its
+in-budget points (:func:`chunk_blocks`: the
+:func:`~deepopt_mip.formulation.grid_blocks.budget_blocks` cover, each block
+some pairs x a range of each SRAM's sizes, never the over-budget cube).
+:func:`chunk_best` evaluates one block on its own (any process or machine:
+it needs only the network, the space and the technology) and returns the
+block's best point; :func:`reduce_bests` picks the best of the blocks'
+bests. Memory is bounded by one block, whatever the grid.
 
 The reduction is exact, with the enumeration's tie-breaking
 (:mod:`deepopt_mip.solvers.enumeration`): least objective, then smaller
@@ -13,16 +16,20 @@ area, then grid order (the flat index of the (pairs, filter, ifmap, psum)
 grid). Each block returns its best under that order, so the best of the
 blocks' bests is the best of the grid.
 
-* Separable objectives (``layer-sum``, network E or D): the block's per-point
-  sums (:func:`~deepopt_mip.formulation.grid_sums.chunk_sums`) are the exact
-  objectives.
+The block's points are evaluated by the streaming pass's
+:func:`~deepopt_mip.formulation.grid_stream.block_candidates` with k = 1:
+
+* Separable objectives (``layer-sum``, network E or D): the kept points carry
+  their exact objectives, and the block's best is among them.
 * ``network`` products (E*D, E^2*D, E*D^2): bound and prune inside the block.
-  The block's sums give each point a lower bound LB (metric of the ideal
-  corner) and an upper bound UB (best of three feasible schedules). Points
-  are solved exactly (Pareto merge over the layers,
+  Each point has a lower bound LB (metric of the ideal corner) and an upper
+  bound UB (best of three feasible schedules); the kept points are those
+  with LB <= the least UB (and the worst point's). They are solved exactly
+  (Pareto merge over the layers,
   :func:`~deepopt_mip.solvers.schedule.pareto_schedule`) in increasing LB
-  until the next LB exceeds the best exact value found: every point of the
-  block that can reach the block's optimum, ties included, has been solved.
+  until the next LB exceeds the best exact value found: the block's optimum
+  has LB <= its exact value <= the least UB, so it is kept and, ties
+  included, solved.
 
 The per-point sums do not depend on the blocks (every point is computed on
 its own, layers summed in the network's order), so the result equals
@@ -39,11 +46,13 @@ import numpy as np
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.costmodel.network_cost import cost_tables
 from deepopt_mip.formulation.errors import InputError
-from deepopt_mip.formulation.grid_sums import chunk_sums, distinct_layers, is_separable
-from deepopt_mip.formulation.metrics import check_aggregate, check_metric, metric_value
+from deepopt_mip.formulation.grid_blocks import Block, budget_blocks
+from deepopt_mip.formulation.grid_stream import block_candidates
+from deepopt_mip.formulation.grid_sums import distinct_layers, is_separable
+from deepopt_mip.formulation.metrics import check_aggregate, check_metric
 from deepopt_mip.formulation.networks import Network
-from deepopt_mip.formulation.spaces import (UM2_PER_MM2, HardwareSpace, grid_chunk, grid_point, grid_shape,
-                                           infeasible_budget_message, points_hardware)
+from deepopt_mip.formulation.spaces import (UM2_PER_MM2, HardwareSpace, grid_point, infeasible_budget_message,
+                                           points_hardware)
 from deepopt_mip.formulation.technology import Technology
 from deepopt_mip.solvers.evaluation import evaluate_point
 from deepopt_mip.solvers.schedule import pareto_schedule
@@ -65,16 +74,11 @@ class ChunkBest:
     exact_solves: int = 0
 
 
-def chunk_blocks(space: HardwareSpace, max_points: int) -> list[slice]:
-    """Blocks of J/K pairs covering the grid, each of at most ``max_points`` points (at least one pair)."""
+def chunk_blocks(space: HardwareSpace, max_points: int) -> list[Block]:
+    """Blocks covering every in-budget point of the grid once, each of at most ``max_points`` points."""
     if max_points < 1:
         raise InputError(f"a grid chunk must hold at least one point, got {max_points}")
-    shape = grid_shape(space)
-    per_pair = int(np.prod(shape[1:]))
-    if per_pair == 0:
-        return []
-    step = max(1, max_points // per_pair)
-    return [slice(start, min(start + step, shape[0])) for start in range(0, shape[0], step)]
+    return list(budget_blocks(space, max_points))
 
 
 def _best_of(objective: np.ndarray, area: np.ndarray, index: np.ndarray) -> int | None:
@@ -93,46 +97,37 @@ def _exact(network: Network, space: HardwareSpace, tech: Technology, metric: str
 
 
 def chunk_best(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
-               block: slice) -> ChunkBest:
-    """The best point of the J/K pairs ``block`` of ``space``'s grid (see the module docstring)."""
+               block: Block) -> ChunkBest:
+    """The best point of ``block`` of ``space``'s grid (see the module docstring)."""
     check_metric(metric)
     check_aggregate(aggregate)
     separable = is_separable(metric, aggregate)
-    chunk = grid_chunk(space, block)
-    sums = chunk_sums(chunk.hardware, distinct_layers(network), tech, metric, separable)
-    valid = chunk.valid.ravel()
-    area = np.broadcast_to(chunk.area_um2, chunk.valid.shape).ravel()
-    per_pair = int(np.prod(chunk.valid.shape[1:]))
-    index = block.start * per_pair + np.arange(valid.size, dtype=np.int64)
+    kept, valid_points = block_candidates(block, space, distinct_layers(network), tech, metric, separable, k=1)
     if separable:
-        objective = np.where(valid, sums[0].ravel(), np.inf)
-        best = _best_of(objective, area, index)
+        best = _best_of(kept.lower, kept.area_um2, kept.index)
         if best is None:
-            return ChunkBest(np.inf, np.inf, None, int(valid.sum()))
-        return ChunkBest(float(objective[best]), float(area[best]), int(index[best]), int(valid.sum()))
-    e_min, d_min = sums[0].ravel(), sums[1].ravel()
-    with np.errstate(invalid="ignore"):
-        lower = np.where(valid, metric_value(e_min, d_min, metric), np.inf)
-    order = np.flatnonzero(np.isfinite(lower))
-    order = order[np.argsort(lower[order], kind="stable")]
+            return ChunkBest(np.inf, np.inf, None, valid_points)
+        return ChunkBest(float(kept.lower[best]), float(kept.area_um2[best]), int(kept.index[best]), valid_points)
+    order = np.flatnonzero(np.isfinite(kept.lower))
+    order = order[np.argsort(kept.lower[order], kind="stable")]
     solved: dict[int, float] = {}
     position, batch = 0, FIRST_BATCH
     while position < order.size:
-        best_exact = min(solved.values(), default=np.inf)
-        if lower[order[position]] > best_exact:
+        if kept.lower[order[position]] > min(solved.values(), default=np.inf):
             break
         take = order[position:position + batch]
-        for local, value in zip(take, _exact(network, space, tech, metric, index[take])):
+        for local, value in zip(take, _exact(network, space, tech, metric, kept.index[take])):
             solved[int(local)] = float(value)
         position += take.size
         batch *= 2
     local = np.array(sorted(solved), dtype=np.int64)
     values = np.array([solved[i] for i in local])
-    best = _best_of(values, area[local], index[local]) if local.size else None
+    best = _best_of(values, kept.area_um2[local], kept.index[local]) if local.size else None
     if best is None:
-        return ChunkBest(np.inf, np.inf, None, int(valid.sum()), len(solved))
+        return ChunkBest(np.inf, np.inf, None, valid_points, len(solved))
     position = local[best]
-    return ChunkBest(float(values[best]), float(area[position]), int(index[position]), int(valid.sum()), len(solved))
+    return ChunkBest(float(values[best]), float(kept.area_um2[position]), int(kept.index[position]), valid_points,
+                     len(solved))
 
 
 def reduce_bests(bests: list[ChunkBest]) -> ChunkBest:
@@ -196,5 +191,5 @@ class _BlockTask:
     metric: str
     aggregate: str
 
-    def __call__(self, block: slice) -> ChunkBest:
+    def __call__(self, block: Block) -> ChunkBest:
         return chunk_best(self.network, self.space, self.tech, self.metric, self.aggregate, block)

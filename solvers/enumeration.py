@@ -122,14 +122,18 @@ def refine_by_bound(exact_objectives, order, bound, k, worst, exact: dict[int, f
 
 def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str,
                     top_k: int = 5, progress: Progress | None = None, max_points: int = 300_000,
-                    workers: int | None = None, full_grid: bool = False) -> Solution:
+                    workers: int | None = None, full_grid: bool = False, prune: bool = True) -> Solution:
     """The exact optimum of ``metric`` over every point of ``space``.
 
     By default the grid pass streams over the points within the area budget
     (:func:`~deepopt_mip.formulation.grid_stream.stream_candidates`: memory
-    bounded by ``max_points`` per worker, whatever the grid); ``full_grid``
-    evaluates the whole grid cube at once instead (:func:`grid_bounds`: the
-    unpruned reference, memory of the cube). Both give the same solution.
+    bounded by ``max_points`` per worker, whatever the grid) and, with
+    ``prune``, evaluates only the blocks whose lower bound can still beat the
+    ``top_k + 1``-th best value found (docs/model.md section 6.1); the worst
+    point is then not searched (``worst`` is None). ``prune=False`` evaluates
+    every in-budget block and finds the worst point too; ``full_grid``
+    evaluates the whole grid cube at once (:func:`grid_bounds`: the unpruned
+    reference, memory of the cube). All give the same optimum and runners-up.
     """
     check_metric(metric)
     check_aggregate(aggregate)
@@ -143,13 +147,15 @@ def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, me
         flat = np.flatnonzero(valid.ravel())
         found = Candidates(flat, lower.ravel()[flat], upper.ravel()[flat], area.ravel()[flat])
         valid_points, evaluated = flat.size, int(valid.size)
+        unpruned, search_worst = evaluated, True
     else:
         streamed = stream_candidates(network, space, tech, metric, separable, top_k + 1, progress, max_points,
-                                     workers)
+                                     workers, prune)
         found, valid_points, evaluated = streamed.candidates, streamed.valid_points, streamed.evaluated_points
+        unpruned, search_worst = streamed.block_points, not prune
     if valid_points == 0:
         raise InputError(infeasible_budget_message(space))
-    exact_best, exact_worst = _search(network, space, tech, metric, separable, found, top_k)
+    exact_best, exact_worst = _search(network, space, tech, metric, separable, found, top_k, search_worst)
     if not exact_best:
         raise InputError(f"no point of space {space.name!r} can run every layer of {network.name} "
                          f"(every point has a layer with no feasible branch)")
@@ -174,16 +180,16 @@ def enumerate_space(network: Network, space: HardwareSpace, tech: Technology, me
         layer_delay_cycles=tuple(float(evaluation.tables.delay_cycles[l, i])
                                  for l, i in enumerate(schedule.branch_index)),
         solver="enumerate", status="optimal", wall_s=wall, gap=0.0, best_bound=schedule.objective,
-        solve_s=wall, points=int(valid_points), points_evaluated=int(evaluated),
+        solve_s=wall, points=int(valid_points), points_evaluated=int(evaluated), points_unpruned=int(unpruned),
         runners_up=tuple(ranked_point(n, exact_best[n]) for n in ranked[1:top_k + 1]),
         worst=None if worst is None else ranked_point(worst, exact_worst[worst]),
     )
 
 
 def _search(network: Network, space: HardwareSpace, tech: Technology, metric: str, separable: bool,
-            found: Candidates, top_k: int) -> tuple[dict[int, float], dict[int, float]]:
-    """Exact objectives of the best ``top_k + 1`` candidates and of the worst one, keyed by position in
-    ``found`` (whose points are in grid order, so positions order as grid indices do)."""
+            found: Candidates, top_k: int, worst: bool = True) -> tuple[dict[int, float], dict[int, float]]:
+    """Exact objectives of the best ``top_k + 1`` candidates and (if ``worst``) of the worst one, keyed by
+    position in ``found`` (whose points are in grid order, so positions order as grid indices do)."""
     area = found.area_um2
     position = np.arange(found.index.size)
     if separable:
@@ -192,7 +198,7 @@ def _search(network: Network, space: HardwareSpace, tech: Technology, metric: st
         best_first = finite[rank_key(objective[finite], area[finite], position[finite])]
         worst_first = finite[rank_key(objective[finite], area[finite], position[finite], worst=True)]
         exact_best = {int(i): float(objective[i]) for i in best_first[:top_k + 1]}
-        exact_worst = {int(worst_first[0]): float(objective[worst_first[0]])} if finite.size else {}
+        exact_worst = {int(worst_first[0]): float(objective[worst_first[0]])} if finite.size and worst else {}
         return exact_best, exact_worst
 
     def solve(positions: np.ndarray) -> np.ndarray:
@@ -201,9 +207,11 @@ def _search(network: Network, space: HardwareSpace, tech: Technology, metric: st
     best_order, best_bound = _candidate_order(found.lower, found.upper, worst=False)
     worst_order, worst_bound = _candidate_order(found.lower, found.upper, worst=True)
     # The first batches of both searches in one evaluation of the model.
-    first = np.union1d(best_order[:first_batch(top_k + 1)], worst_order[:first_batch(1)])
+    first = np.union1d(best_order[:first_batch(top_k + 1)], worst_order[:first_batch(1) if worst else 0])
     exact = {} if first.size == 0 else dict(zip(map(int, first), map(float, solve(first))))
     exact_best = refine_by_bound(solve, best_order, best_bound, top_k + 1, False, exact)
+    if not worst:
+        return exact_best, {}
     exact_worst = refine_by_bound(solve, worst_order, worst_bound, 1, True, exact)
     return exact_best, exact_worst
 

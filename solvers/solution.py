@@ -111,6 +111,7 @@ class Solution:
     solve_s: float = 0.0
     points: int = 0
     points_evaluated: int = 0  # enumeration: grid points whose cost the grid pass evaluated
+    points_unpruned: int = 0  # enumeration: grid points an unpruned pass evaluates (every in-budget block)
     runners_up: tuple[RankedPoint, ...] = field(default=())
     worst: RankedPoint | None = None
     networks: tuple[NetworkResult, ...] = field(default=())

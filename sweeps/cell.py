@@ -1,8 +1,8 @@
-"""Solving one cell of a study: the only place a sweep calls the solvers.
+"""Solving one cell of a spec: the only place a sweep calls the solvers.
 
 :func:`run_cell` returns the cell's record, a JSON-able dict::
 
-    key, inputs        the cell's key and inputs (deepopt_mip.sweeps.study.Cell.inputs)
+    key, inputs        the cell's key and inputs (deepopt_mip.sweeps.sweep_file.Cell.inputs)
     status             "optimal" (or the MIP's status), "infeasible" (no point meets the budget),
                        "no-schedule" (every point has a layer no branch can run), "failed" (the MIP)
     solution           the allocation's payload (the same as ``allocate --json``) or None;
@@ -13,7 +13,7 @@
     least_area_mm2     "infeasible": the least area any point of the space needs
     message            why there is no solution, or None
 
-A cell whose study sets ``chunk_points`` and whose grid is larger is split
+A cell whose sweep file sets ``chunk_points`` and whose grid is larger is split
 into blocks (:func:`cell_blocks`), each solved by :func:`run_block`
 anywhere, and :func:`finish_blocks` reduces them exactly
 (:mod:`deepopt_mip.solvers.chunked`) into the same record.
@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from deepopt_mip.formulation.errors import InputError
-from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_chunks, grid_shape, smallest_point_area_um2
+from deepopt_mip.formulation.grid_blocks import Block, in_budget_points
+from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_chunks, smallest_point_area_um2
 from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.study import AGREEMENT, relative_difference, solve
 from deepopt_mip.solvers.chunked import ChunkBest, chunk_best, chunk_blocks, chunked_solution, reduce_bests
 from deepopt_mip.solvers.solution import SolverFailure
-from deepopt_mip.sweeps.study import Cell
+from deepopt_mip.sweeps.sweep_file import Cell
 
 CELL_WORKERS = 1
 """Processes the enumeration of one cell uses: the sweep runs cells in parallel instead (and a Dask worker
@@ -58,8 +57,8 @@ def _fits_budget(cell: Cell) -> bool:
 
 
 def _problem(cell: Cell) -> Problem:
-    """The cell as a study (docs/studies.md): its networks share the chip, weights 1, no caps."""
-    return Problem(networks=cell.networks, metric=cell.metric, space=cell.space, tech=cell.tech,
+    """The cell as a study (docs/studies.md): its networks share the chip, with their weights and caps."""
+    return Problem(networks=cell.members, metric=cell.metric, space=cell.space, tech=cell.tech,
                    aggregate=cell.aggregate)
 
 
@@ -102,17 +101,18 @@ def _compare(cell: Cell, enumerated) -> dict:
 
 
 def is_split(cell: Cell) -> bool:
-    """Whether the cell's grid is solved in blocks: the study sets chunk_points, the grid is larger, and the
-    solver enumerates one network (a MIP is one model; a study of several networks is solved whole)."""
-    return (cell.chunk_points is not None and cell.solver == "enumerate" and len(cell.networks) == 1
-            and int(np.prod(grid_shape(cell.space))) > cell.chunk_points)
+    """Whether the cell is solved in blocks: the sweep file sets chunk_points, more points than that lie
+    within the budget, and the solver enumerates one network without weight or caps (a MIP is one model;
+    a study of several networks or with caps is solved whole)."""
+    return (cell.chunk_points is not None and cell.solver == "enumerate" and cell.plain
+            and in_budget_points(cell.space) > cell.chunk_points)
 
 
-def cell_blocks(cell: Cell) -> list[slice]:
+def cell_blocks(cell: Cell) -> list[Block]:
     return chunk_blocks(cell.space, cell.chunk_points)
 
 
-def run_block(cell: Cell, block: slice) -> tuple[ChunkBest, float]:
+def run_block(cell: Cell, block: Block) -> tuple[ChunkBest, float]:
     """One block of a split cell: its best point and the seconds it took."""
     start = time.perf_counter()
     best = chunk_best(cell.network, cell.space, cell.tech, cell.metric, cell.aggregate, block)

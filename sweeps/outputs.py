@@ -2,18 +2,18 @@
 
 Layout of ``--out DIR``::
 
-    manifest.yaml        tool version, the study (source, sha256, axes), every input's sha256,
-                         solver options; the same for every run of the same study
+    manifest.yaml        tool version, the sweep file (source, sha256, axes), every input's sha256,
+                         solver options; the same for every run of the same sweep file
     cells/KEY.json       one file per finished cell (its record, deepopt_mip.sweeps.cell), written
                          atomically when the cell finishes; KEY is the sha256 of the cell's inputs
-    results.csv          one row per cell, in the study's order (columns: RESULT_COLUMNS)
+    results.csv          one row per cell, in the sweep file.s order (columns: RESULT_COLUMNS)
     results.parquet      the same table
     timings.csv          seconds per cell (the only output that changes from run to run)
     penalty.csv          cross-network penalty: each network on each other network's optimum
     *.png                plots (deepopt_mip.sweeps.plots), with matplotlib installed
 
 Everything but timings.csv is a function of the inputs only: a rerun, an
-interrupted run finished later, or the same study on a cluster gives the
+interrupted run finished later, or the same sweep on a cluster gives the
 same bytes.
 """
 
@@ -32,7 +32,7 @@ import yaml
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.scripts.output import atomic_write_text, json_safe, write_csv, write_json
 from deepopt_mip.solvers.evaluation import evaluate_point
-from deepopt_mip.sweeps.study import Study, mip_options_dict, network_sha256
+from deepopt_mip.sweeps.sweep_file import SweepSpec, members_label, mip_options_dict, network_sha256
 
 CELLS = "cells"
 MANIFEST = "manifest.yaml"
@@ -61,9 +61,9 @@ def write_cell(out: Path, record: dict) -> None:
     write_json(cell_path(out, record["key"]), record)
 
 
-def manifest(study: Study, version: str) -> dict:
+def manifest(spec: SweepSpec, version: str) -> dict:
     seen_networks, seen_spaces, seen_techs = {}, {}, {}
-    for cell in study.cells:
+    for cell in spec.cells:
         for network in cell.networks:
             seen_networks.setdefault(network.name, {"name": network.name, "source": network.source,
                                                     "sha256": network_sha256(network)})
@@ -73,21 +73,21 @@ def manifest(study: Study, version: str) -> dict:
                                                 "sha256": cell.tech.sha256})
     return {
         "deepopt_mip_version": version,
-        "study": {"name": study.name, "description": study.description, "source": study.source,
-                  "sha256": study.sha256, "study_key": study.study_key},
-        "axes": study.axes,
-        "batch": study.batch,
+        "sweep": {"name": spec.name, "description": spec.description, "source": spec.source,
+                  "sha256": spec.sha256, "sweep_key": spec.sweep_key},
+        "axes": spec.axes,
+        "batch": spec.batch,
         "inputs": {"networks": list(seen_networks.values()), "spaces": list(seen_spaces.values()),
                    "technologies": list(seen_techs.values())},
-        "solver_options": {"enumerate": {"top_k": 5, "chunk_points": study.chunk_points},
-                           "mip": mip_options_dict(study.mip)},
-        "cells": len(study.cells),
+        "solver_options": {"enumerate": {"top_k": 5, "chunk_points": spec.chunk_points},
+                           "mip": mip_options_dict(spec.mip)},
+        "cells": len(spec.cells),
     }
 
 
-def prepare_out_dir(out: Path, study: Study, version: str) -> None:
+def prepare_out_dir(out: Path, spec: SweepSpec, version: str) -> None:
     """Check ``out`` before any work and write the manifest: a new or empty folder, or one holding an
-    earlier run of the same study by the same version (which the sweep resumes)."""
+    earlier run of the same sweep by the same version (which the sweep resumes)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
@@ -95,11 +95,11 @@ def prepare_out_dir(out: Path, study: Study, version: str) -> None:
     if existing.is_file():
         try:
             old = yaml.safe_load(existing.read_text(encoding="utf-8"))
-            old_key, old_version = old["study"]["study_key"], old["deepopt_mip_version"]
+            old_key, old_version = old["sweep"]["sweep_key"], old["deepopt_mip_version"]
         except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError):
             raise InputError(f"--out {out}: its {MANIFEST} is not a sweep manifest; choose another folder") from None
-        if old_key != study.study_key:
-            raise InputError(f"--out {out}: holds the results of another study ({old['study'].get('name')}); "
+        if old_key != spec.sweep_key:
+            raise InputError(f"--out {out}: holds the results of another sweep ({old['sweep'].get('name')}); "
                              f"choose another folder")
         if old_version != version:
             raise InputError(f"--out {out}: written by deepopt-mip {old_version}, this is {version}; "
@@ -108,7 +108,7 @@ def prepare_out_dir(out: Path, study: Study, version: str) -> None:
         raise InputError(f"--out {out}: exists, is not empty and holds no sweep; choose an empty or new folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(existing, yaml.safe_dump(json_safe(manifest(study, version)), sort_keys=False))
+        atomic_write_text(existing, yaml.safe_dump(json_safe(manifest(spec, version)), sort_keys=False))
     except OSError as exc:
         raise InputError(f"--out {out}: cannot be written ({exc.strerror})") from None
 
@@ -123,19 +123,19 @@ def _payload_row(payload: dict | None) -> dict:
             "gap": payload["solver"].get("gap", 0.0), "points": payload["points"]}
 
 
-def _inputs_row(study: Study, index: int) -> dict:
-    cell = study.cells[index]
-    return {"network": "+".join(n.name for n in cell.networks), "batch": cell.batch, "budget_mm2": cell.budget_mm2,
+def _inputs_row(spec: SweepSpec, index: int) -> dict:
+    cell = spec.cells[index]
+    return {"network": members_label(cell.members), "batch": cell.batch, "budget_mm2": cell.budget_mm2,
             "metric": cell.metric, "aggregate": cell.aggregate, "space": cell.space_label,
             "technology": cell.tech_label, "solver": cell.solver}
 
 
-def results_frame(study: Study, records: list[dict]) -> pd.DataFrame:
-    """One row per cell in the study's order (``records[i]`` is cell i's record)."""
+def results_frame(spec: SweepSpec, records: list[dict]) -> pd.DataFrame:
+    """One row per cell in the sweep file.s order (``records[i]`` is cell i's record)."""
     rows = []
     for index, record in enumerate(records):
         mip = record.get("mip")
-        row = _inputs_row(study, index) | {"status": record["status"]} | _payload_row(record["solution"])
+        row = _inputs_row(spec, index) | {"status": record["status"]} | _payload_row(record["solution"])
         row |= {"least_area_mm2": record["least_area_mm2"], "agree": record["agree"], "message": record["message"],
                 "key": record["key"]}
         if mip is not None:
@@ -153,12 +153,12 @@ def results_frame(study: Study, records: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def timings_frame(study: Study, records: list[dict]) -> pd.DataFrame:
+def timings_frame(spec: SweepSpec, records: list[dict]) -> pd.DataFrame:
     rows = []
     for index, record in enumerate(records):
         solution, mip = record["solution"], record.get("mip")
         main = (solution or {}).get("solver", {})
-        row = _inputs_row(study, index) | {"wall_s": main.get("wall_s"), "key": record["key"]}
+        row = _inputs_row(spec, index) | {"wall_s": main.get("wall_s"), "key": record["key"]}
         if main.get("name") == "mip":
             row |= {"mip_build_s": main.get("build_s"), "mip_solve_s": main.get("solve_s"),
                     "mip_wall_s": main.get("wall_s")}
@@ -169,13 +169,13 @@ def timings_frame(study: Study, records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TIMING_COLUMNS)
 
 
-def penalty_frame(study: Study, records: list[dict]) -> pd.DataFrame:
+def penalty_frame(spec: SweepSpec, records: list[dict]) -> pd.DataFrame:
     """Table 5 of the paper for every group of cells that differ only in their network: the metric of each
     network (row) on each other network's optimal hardware, and its penalty over the network's own optimum,
     (objective on that hardware - own optimum) / own optimum * 100."""
     groups: dict[tuple, list[int]] = defaultdict(list)
-    for index, cell in enumerate(study.cells):
-        if len(cell.networks) == 1 and records[index]["solution"] is not None:
+    for index, cell in enumerate(spec.cells):
+        if cell.plain and records[index]["solution"] is not None:
             groups[(cell.budget_mm2, cell.metric, cell.aggregate, cell.space_label, cell.tech_label,
                     cell.solver)].append(index)
     rows = []
@@ -183,16 +183,16 @@ def penalty_frame(study: Study, records: list[dict]) -> pd.DataFrame:
         if len(members) < 2:
             continue
         for a in members:
-            cell = study.cells[a]
+            cell = spec.cells[a]
             own = records[a]["solution"]["objective"]
             for b in members:
                 hw = records[b]["solution"]["hardware"]
-                point = study.cells[b].space.hardware_point(hw["J"], hw["K"], hw["fsram_kb"], hw["isram_kb"],
+                point = spec.cells[b].space.hardware_point(hw["J"], hw["K"], hw["fsram_kb"], hw["isram_kb"],
                                                             hw["psram_kb"])
                 value = own if a == b else evaluate_point(cell.network, point, cell.tech, cell.metric,
                                                           cell.aggregate).los.objective
                 penalty = (value - own) / own * 100.0 if math.isfinite(value) else math.inf
-                rows.append(_inputs_row(study, a) | {"on_hardware_of": study.cells[b].network.name,
+                rows.append(_inputs_row(spec, a) | {"on_hardware_of": spec.cells[b].network.name,
                                                      "objective": value, "penalty_pct": penalty})
     frame = pd.DataFrame(rows, columns=[*INPUT_COLUMNS, "on_hardware_of", "objective", "penalty_pct"])
     frame["batch"] = frame["batch"].astype("Int64")
@@ -213,14 +213,14 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
         raise
 
 
-def write_tables(out: Path, study: Study, records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def write_tables(out: Path, spec: SweepSpec, records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """results.csv/.parquet, timings.csv and penalty.csv; returns the results and penalty tables."""
     out = Path(out)
-    results = results_frame(study, records)
+    results = results_frame(spec, records)
     write_csv(out / "results.csv", results)
     write_parquet(out / "results.parquet", results)
-    write_csv(out / "timings.csv", timings_frame(study, records))
-    penalty = penalty_frame(study, records)
+    write_csv(out / "timings.csv", timings_frame(spec, records))
+    penalty = penalty_frame(spec, records)
     write_csv(out / "penalty.csv", penalty)
     return results, penalty
 

@@ -2,7 +2,7 @@
 
 * ``optimum_vs_budget.png``: the optimum of each metric against the area
   budget, one line per network, one panel per metric (and aggregation,
-  space, technology, solver where the study varies them);
+  space, technology, solver where the sweep varies them);
 * ``hardware_vs_budget.png``: the optimal J x K (number of PEs, labelled
   J x K) and filter/ifmap/psum SRAM sizes against the budget, a row of
   panels per metric;
@@ -27,7 +27,7 @@ PANEL_COLUMNS = ["metric", "aggregate", "space", "technology", "solver"]
 
 def _panels(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(title, rows) per combination of the panel columns, in the table's order; the title names only the
-    columns the study varies (and always the metric)."""
+    columns the sweep varies (and always the metric)."""
     varying = [c for c in PANEL_COLUMNS if c == "metric" or frame[c].nunique() > 1]
     panels = []
     for values, rows in frame.groupby(varying, sort=False):

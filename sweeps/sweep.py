@@ -1,4 +1,4 @@
-"""Running a study: every cell once, on an engine, resumably (format and outputs: docs/sweep.md).
+"""Running a spec: every cell once, on an engine, resumably (format and outputs: docs/sweep.md).
 
 :func:`sweep` checks the output folder, writes the manifest, skips the
 cells whose result file is already there, submits the others to the engine
@@ -22,7 +22,7 @@ from deepopt_mip.solvers.solution import SolverFailure
 from deepopt_mip.sweeps.cell import cell_blocks, finish_blocks, is_split, run_block, run_cell
 from deepopt_mip.sweeps.engines import make_engine
 from deepopt_mip.sweeps.outputs import prepare_out_dir, read_cell, write_cell, write_tables
-from deepopt_mip.sweeps.study import Study, load_study
+from deepopt_mip.sweeps.sweep_file import SweepSpec, load_sweep
 
 
 def package_version() -> str:
@@ -86,9 +86,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def sweep(study: Study | str | Path, out_dir: str | Path, workers: int | None = None, scheduler=None,
+def sweep(spec: SweepSpec | str | Path, out_dir: str | Path, workers: int | None = None, scheduler=None,
           quiet: bool = True, plots: bool = True, on_cell=None) -> SweepResult:
-    """Run every cell of ``study`` (a :class:`Study` or a study file) into ``out_dir``.
+    """Run every cell of ``spec`` (a :class:`SweepSpec` or a sweep file) into ``out_dir``.
 
     ``workers``: local processes (default one per CPU; 1 runs here).
     ``scheduler``: a Dask scheduler address (``tcp://HOST:PORT``) or a
@@ -96,22 +96,22 @@ def sweep(study: Study | str | Path, out_dir: str | Path, workers: int | None = 
     ``on_cell(done, total)`` is called after each cell is written.
     """
     start = time.perf_counter()
-    study = study if isinstance(study, Study) else load_study(study)
+    spec = spec if isinstance(spec, SweepSpec) else load_sweep(spec)
     out = Path(out_dir)
     with make_engine(workers, scheduler) as engine:
-        prepare_out_dir(out, study, package_version())
-        records: list[dict | None] = [read_cell(out, cell.key) for cell in study.cells]
-        todo = [cell for cell, record in zip(study.cells, records) if record is None]
-        skipped = len(study.cells) - len(todo)
-        progress = SweepProgress(len(study.cells), skipped, quiet)
+        prepare_out_dir(out, spec, package_version())
+        records: list[dict | None] = [read_cell(out, cell.key) for cell in spec.cells]
+        todo = [cell for cell, record in zip(spec.cells, records) if record is None]
+        skipped = len(spec.cells) - len(todo)
+        progress = SweepProgress(len(spec.cells), skipped, quiet)
         if not quiet:
-            print(f"sweep {study.name}: {len(study.cells)} cells, {skipped} done by an earlier run, "
+            print(f"sweep {spec.name}: {len(spec.cells)} cells, {skipped} done by an earlier run, "
                   f"{len(todo)} to run on {engine.name} ({engine.workers} workers)", file=sys.stderr)
         try:
-            _run(engine, todo, out, records, progress, on_cell, len(study.cells))
+            _run(engine, todo, out, records, progress, on_cell, len(spec.cells))
         finally:
             progress.close()
-    results, penalty = write_tables(out, study, records)
+    results, penalty = write_tables(out, spec, records)
     drawn: tuple[Path, ...] = ()
     if plots:
         from deepopt_mip.sweeps.plots import draw_plots

@@ -6,7 +6,7 @@ import yaml
 
 TABLES = ("results.csv", "results.parquet", "penalty.csv")
 """The tables that must be byte-identical between runs and engines (timings.csv is not; manifest.yaml is
-too for the same study file, but it names the study file's path)."""
+too for the same sweep file, but it names the sweep file's path)."""
 
 SMALL = {"name": "small", "networks": ["alexnet", "squeezenet-v1.1"], "budgets_mm2": [0.5, 4],
          "metrics": ["energy", "edp"]}
@@ -16,7 +16,7 @@ NINE = {"name": "nine", "networks": ["alexnet"], "budgets_mm2": [3, 4, 5], "metr
 """9 cells of alexnet, for interrupting a sweep in the middle."""
 
 
-def write_study(folder: Path, data: dict, name: str = "study.yaml") -> Path:
+def write_sweep(folder: Path, data: dict, name: str = "sweep.yaml") -> Path:
     path = Path(folder) / name
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

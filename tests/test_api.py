@@ -43,7 +43,8 @@ def test_solve_sends_the_papers_problem_to_the_one_network_solvers():
     space = dm.load_space("deepopt-16mm2", tech).with_budget(4)
     problem = dm.Problem([dm.load_network("alexnet")], "edp", space, tech)
     solution = dm.solve(problem)
-    assert solution.worst is not None and solution.runners_up
+    assert solution.worst is None and solution.runners_up  # pruned by bounds: no worst point searched
+    assert dm.solve(problem, prune=False).worst is not None
     assert solution.to_dict()["networks"][0]["name"] == "alexnet"
     with pytest.raises(InputError, match="unknown solver"):
         dm.solve(problem, solver="cplex")

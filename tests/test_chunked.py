@@ -9,7 +9,8 @@ import pytest
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.grid_sums import is_separable
 from deepopt_mip.formulation.networks import load_network
-from deepopt_mip.formulation.spaces import grid_shape, load_space
+from deepopt_mip.formulation.grid_stream import block_flat_index
+from deepopt_mip.formulation.spaces import load_space
 from deepopt_mip.formulation.technology import load_technology
 from deepopt_mip.solvers.chunked import ChunkBest, chunk_best, chunk_blocks, chunked_optimum, reduce_bests
 from deepopt_mip.solvers.enumeration import enumerate_space, grid_bounds
@@ -21,7 +22,7 @@ ALEXNET = load_network("alexnet")
 
 CASES = [("energy", "network", 600), ("delay", "network", 2000), ("edp", "network", 600),
          ("ed2p", "network", 2000), ("edp", "layer-sum", 600)]
-"""Metric, aggregation and the most points per block (blocks of 4 or 16 J/K pairs of 128 points)."""
+"""Metric, aggregation and the most points per block (several blocks each)."""
 
 
 @pytest.mark.parametrize("metric,aggregate,max_points", CASES)
@@ -59,17 +60,24 @@ def test_blocks_in_any_order_reduce_to_the_same_point():
 
 
 def test_each_block_reports_its_own_best_and_point_count():
+    """Against the whole-grid pass: a block's best and its valid points are those of its grid points, and the
+    blocks cover every valid point of the grid exactly once (over-budget points may sit in a block, never
+    valid ones outside)."""
     blocks = chunk_blocks(SPACE_4MM2, 500)
     lower, _, area, valid = grid_bounds(ALEXNET, SPACE_4MM2, TECH, "edp", "layer-sum", workers=1)
-    per_pair = int(np.prod(grid_shape(SPACE_4MM2)[1:]))
+    objective_all = np.where(valid, lower, np.inf).ravel()
+    covered = np.zeros(valid.size, dtype=int)
     for block in blocks:
+        assert block.size <= 500
         best = chunk_best(ALEXNET, SPACE_4MM2, TECH, "edp", "layer-sum", block)
-        rows = slice(block.start * per_pair, block.stop * per_pair)
-        objective = np.where(valid, lower, np.inf).ravel()[rows]
-        assert best.valid_points == int(valid.ravel()[rows].sum())
+        index = block_flat_index(SPACE_4MM2, block).ravel()
+        covered[index] += 1
+        objective = objective_all[index]
+        assert best.valid_points == int(valid.ravel()[index].sum())
         if np.isfinite(objective).any():
             assert best.objective == objective.min()
-            assert best.flat_index - rows.start in np.flatnonzero(objective == objective.min())
+            assert best.flat_index in index[objective == objective.min()]
+    assert covered.max() == 1 and (covered[valid.ravel()] == 1).all()
 
 
 def test_network_products_solve_only_a_few_points_exactly_per_block():

@@ -71,11 +71,12 @@ def test_enumeration_equals_a_plain_loop(metric, aggregate):
         loop.append((ev.los.objective, area, point))
     best = min(v for v, _, _ in loop)
     sol = enumerate_space(network, space, TECH, metric, aggregate, top_k=3)
-    assert sol.points == len(loop)
+    unpruned = enumerate_space(network, space, TECH, metric, aggregate, top_k=0, prune=False)
+    assert sol.points == unpruned.points == len(loop)
     assert sol.objective == pytest.approx(best, rel=1e-12)
     ranked = sorted(v for v, _, _ in loop if np.isfinite(v))
     assert [r.objective for r in sol.runners_up] == pytest.approx(ranked[1:4], rel=1e-12)
-    assert sol.worst.objective == pytest.approx(ranked[-1], rel=1e-12)
+    assert sol.worst is None and unpruned.worst.objective == pytest.approx(ranked[-1], rel=1e-12)
     assert sol.area_mm2 * 1e6 <= space.limit_um2
 
 

@@ -116,3 +116,11 @@ def test_allocate_table_stays_aligned(tmp_path, capsys):
     assert len({len(row) for row in rows}) == 1  # right-aligned numbers end in one column
     assert all(row[NAME_WIDTH] == " " for row in rows)
     assert json.loads(out_json.read_text())["layers"][0]["name"] == MOBILENET_LIKE[0]
+
+
+def test_networks_show_shortens_long_names(tmp_path, capsys):
+    network = long_named_network(tmp_path / "long.csv")
+    assert main(["networks", "--show", str(network)]) == 0
+    rows = layer_rows(capsys.readouterr().out, "layer ", 7)
+    assert rows[6].startswith("features.1/conv.2.0/Conv ") and rows[7].startswith("classifier.1/Gemm ")
+    assert len({len(row) for row in rows}) == 1

@@ -1,4 +1,4 @@
-"""deepopt-mip sweep on this machine: study files, results against the solvers, resuming, bad input."""
+"""deepopt-mip sweep on this machine: sweep files, results against the solvers, resuming, bad input."""
 
 import json
 import os
@@ -18,9 +18,9 @@ from deepopt_mip.solvers.enumeration import enumerate_space
 from deepopt_mip.solvers.evaluation import evaluate_point
 from deepopt_mip.sweeps import engines
 from deepopt_mip.sweeps.cell import is_split
-from deepopt_mip.sweeps.study import load_study
+from deepopt_mip.sweeps.sweep_file import load_sweep
 from deepopt_mip.sweeps.sweep import sweep
-from sweep_cases import NINE, SMALL, cell_files, outputs, write_study
+from sweep_cases import NINE, SMALL, cell_files, outputs, write_sweep
 
 TECH = load_technology()
 
@@ -29,7 +29,7 @@ TECH = load_technology()
 def serial_small(tmp_path_factory):
     """The SMALL study run cell after cell in this process: the reference of the other runs."""
     folder = tmp_path_factory.mktemp("serial")
-    result = sweep(write_study(folder, SMALL), folder / "out", workers=1)
+    result = sweep(write_sweep(folder, SMALL), folder / "out", workers=1)
     return folder / "out", result
 
 
@@ -110,7 +110,7 @@ def test_penalty_matrix_is_each_network_on_the_others_optimum(serial_small):
 
 def test_local_pool_gives_the_same_bytes_as_serial(serial_small, tmp_path):
     out, _ = serial_small
-    result = sweep(write_study(tmp_path, SMALL), tmp_path / "out", workers=2, plots=False)
+    result = sweep(write_sweep(tmp_path, SMALL), tmp_path / "out", workers=2, plots=False)
     assert result.engine == "local pool" and result.ran == 8
     assert outputs(tmp_path / "out") == outputs(out)
     assert len(pd.read_csv(tmp_path / "out" / "timings.csv")) == 8
@@ -118,7 +118,7 @@ def test_local_pool_gives_the_same_bytes_as_serial(serial_small, tmp_path):
 
 def test_rerun_skips_finished_cells_and_gives_the_same_bytes(serial_small, tmp_path):
     out, _ = serial_small
-    study = write_study(tmp_path, SMALL)
+    study = write_sweep(tmp_path, SMALL)
     sweep(study, tmp_path / "out", workers=1, plots=False)
     manifest = (tmp_path / "out" / "manifest.yaml").read_bytes()
     for path in cell_files(tmp_path / "out")[:3]:
@@ -134,8 +134,8 @@ def test_rerun_skips_finished_cells_and_gives_the_same_bytes(serial_small, tmp_p
 def test_split_cells_equal_whole_cells(serial_small, tmp_path):
     out, _ = serial_small
     study = {**SMALL, "networks": ["alexnet"], "chunk_points": 2000}
-    path = write_study(tmp_path, study)
-    assert [is_split(cell) for cell in load_study(path).cells] == [False, False, True, True]  # 0 and 3,712 points
+    path = write_sweep(tmp_path, study)
+    assert [is_split(cell) for cell in load_sweep(path).cells] == [False, False, True, True]  # 0 and 3,712 points
     result = sweep(path, tmp_path / "out", workers=2, plots=False)
     split = result.results
     whole = pd.read_parquet(out / "results.parquet")[:4]
@@ -149,7 +149,7 @@ def test_a_cell_of_several_networks_is_the_study_of_one_shared_chip(tmp_path):
     import deepopt_mip as dm
     study = {"networks": [["alexnet", "squeezenet-v1.1"]], "budgets_mm2": [4], "metrics": ["energy", "edp"],
              "solvers": ["both"]}
-    table = sweep(write_study(tmp_path, study), tmp_path / "out", workers=1, plots=False).results
+    table = sweep(write_sweep(tmp_path, study), tmp_path / "out", workers=1, plots=False).results
     space = load_space("deepopt-16mm2", TECH).with_budget(4)
     for _, row in table.iterrows():
         problem = dm.Problem([load_network("alexnet"), load_network("squeezenet-v1.1")], row["metric"], space, TECH)
@@ -157,10 +157,36 @@ def test_a_cell_of_several_networks_is_the_study_of_one_shared_chip(tmp_path):
         assert row["objective"] == pytest.approx(dm.solve(problem).objective, rel=1e-12)
 
 
+def test_a_cell_carries_each_networks_weight_and_caps(tmp_path):
+    """A delay cap between alexnet's least delay and its delay at the unconstrained optimum binds: the cell's
+    alexnet delay meets it, its energy rises, and the weight scales alexnet's term."""
+    space = load_space("deepopt-16mm2", TECH).with_budget(4)
+    least = enumerate_space(load_network("alexnet"), space, TECH, "delay", "network", top_k=1).objective
+    free = sweep(write_sweep(tmp_path, {"networks": [["alexnet", "squeezenet-v1.1"]], "budgets_mm2": [4],
+                                        "metrics": ["energy"]}, "free.yaml"), tmp_path / "free", workers=1,
+                 plots=False)
+    free_cell = json.loads(cell_files(tmp_path / "free")[0].read_text())["solution"]
+    free_delay = free_cell["networks"][0]["delay_cycles"]
+    assert least < free_delay
+    cap = (least + free_delay) / 2
+    study = {"networks": [[{"network": "alexnet", "weight": 2, "max_delay_cycles": cap}, "squeezenet-v1.1"]],
+             "budgets_mm2": [4], "metrics": ["energy"]}
+    result = sweep(write_sweep(tmp_path, study), tmp_path / "out", workers=1, plots=False)
+    row = result.results.iloc[0]
+    assert row["network"] == f"alexnet(w=2,D<={cap:g})+squeezenet-v1.1"
+    payload = json.loads(cell_files(tmp_path / "out")[0].read_text())["solution"]
+    capped, other = payload["networks"]
+    assert capped["delay_cycles"] <= cap and capped["caps"]["max_delay_cycles"] == cap
+    assert row["objective"] == pytest.approx(2 * capped["energy_j"] + other["energy_j"], rel=1e-12)
+    assert capped["energy_j"] + other["energy_j"] > free.results.iloc[0]["objective"]
+    assert load_sweep(write_sweep(tmp_path, study)).cells[0].key != load_sweep(
+        write_sweep(tmp_path, {**study, "networks": [["alexnet", "squeezenet-v1.1"]]}, "plain.yaml")).cells[0].key
+
+
 def test_solver_both_records_the_mip_and_the_agreement(tmp_path):
     study = {"networks": ["alexnet"], "budgets_mm2": [4], "metrics": ["delay"], "solvers": ["both"],
              "mip": {"time_limit_s": 300}}
-    table = sweep(write_study(tmp_path, study), tmp_path / "out", workers=1, plots=False).results
+    table = sweep(write_sweep(tmp_path, study), tmp_path / "out", workers=1, plots=False).results
     row = table.iloc[0]
     assert row["status"] == "optimal" and row["mip_status"] == "optimal" and bool(row["agree"])
     assert row["mip_objective"] == pytest.approx(row["objective"], rel=1e-6)
@@ -182,7 +208,7 @@ def _wait_for_cells(out, count, process, timeout_s=120):
 
 
 def test_a_killed_sweep_resumes_and_loses_nothing(tmp_path):
-    study = write_study(tmp_path, NINE)
+    study = write_sweep(tmp_path, NINE)
     reference = sweep(study, tmp_path / "reference", workers=1, plots=False)
     process = _run_cli(study, tmp_path / "out", "--workers", "1", "--quiet")
     _wait_for_cells(tmp_path / "out", 1, process)
@@ -198,7 +224,7 @@ def test_a_killed_sweep_resumes_and_loses_nothing(tmp_path):
 
 
 def test_ctrl_c_stops_with_one_line_and_resumes(tmp_path):
-    study = write_study(tmp_path, NINE)
+    study = write_sweep(tmp_path, NINE)
     process = _run_cli(study, tmp_path / "out", "--workers", "2")
     _wait_for_cells(tmp_path / "out", 1, process)
     process.send_signal(signal.SIGINT)
@@ -213,17 +239,19 @@ def test_ctrl_c_stops_with_one_line_and_resumes(tmp_path):
 
 
 @pytest.mark.parametrize("data,message", [
-    ({**SMALL, "budget": [4]}, "study.yaml: budget: unknown key"),
-    ({**SMALL, "metrics": []}, "study.yaml: metrics: empty"),
-    ({**SMALL, "networks": ["alexnet", "lenet"]}, "study.yaml: networks[1]: unknown network 'lenet'"),
-    ({**SMALL, "networks": [["alexnet", "alexnet"]]}, "study.yaml: networks[0]: a network is named twice"),
-    ({**SMALL, "budgets_mm2": [4, -1]}, "study.yaml: budgets_mm2[1]: must be a positive number"),
-    ({**SMALL, "solvers": ["gurobi"]}, "study.yaml: solvers[0]: unknown value 'gurobi'"),
-    ({**SMALL, "mip": {"gap": 0.1}}, "study.yaml: mip.gap: unknown key"),
-    ({"networks": ["alexnet"]}, "study.yaml: budgets_mm2: missing"),
+    ({**SMALL, "budget": [4]}, "sweep.yaml: budget: unknown key"),
+    ({**SMALL, "metrics": []}, "sweep.yaml: metrics: empty"),
+    ({**SMALL, "networks": ["alexnet", "lenet"]}, "sweep.yaml: networks[1]: unknown network 'lenet'"),
+    ({**SMALL, "networks": [["alexnet", "alexnet"]]}, "sweep.yaml: networks[0]: a network is named twice"),
+    ({**SMALL, "budgets_mm2": [4, -1]}, "sweep.yaml: budgets_mm2[1]: must be a positive number"),
+    ({**SMALL, "solvers": ["gurobi"]}, "sweep.yaml: solvers[0]: unknown value 'gurobi'"),
+    ({**SMALL, "mip": {"gap": 0.1}}, "sweep.yaml: mip.gap: unknown key"),
+    ({**SMALL, "networks": [[{"network": "alexnet", "cap": 1}]]}, "sweep.yaml: networks[0][0].cap: unknown key"),
+    ({**SMALL, "networks": [{"network": "alexnet", "weight": -1}]}, "networks[0]: the weight of alexnet must be"),
+    ({"networks": ["alexnet"]}, "sweep.yaml: budgets_mm2: missing"),
 ])
-def test_bad_study_is_one_line_naming_file_and_key(tmp_path, capsys, data, message):
-    study = write_study(tmp_path, data)
+def test_bad_sweep_file_is_one_line_naming_file_and_key(tmp_path, capsys, data, message):
+    study = write_sweep(tmp_path, data)
     assert main(["sweep", str(study), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("deepopt-mip: error: ") and str(study.parent) in err
@@ -231,12 +259,12 @@ def test_bad_study_is_one_line_naming_file_and_key(tmp_path, capsys, data, messa
     assert not (tmp_path / "out").exists()
 
 
-def test_out_folder_of_another_study_or_of_other_files_is_refused(tmp_path, capsys):
-    first = write_study(tmp_path, {**NINE, "budgets_mm2": [3]}, "first.yaml")
+def test_out_folder_of_another_sweep_or_of_other_files_is_refused(tmp_path, capsys):
+    first = write_sweep(tmp_path, {**NINE, "budgets_mm2": [3]}, "first.yaml")
     sweep(first, tmp_path / "out", workers=1, plots=False)
-    second = write_study(tmp_path, {**NINE, "budgets_mm2": [4]}, "second.yaml")
+    second = write_sweep(tmp_path, {**NINE, "budgets_mm2": [4]}, "second.yaml")
     assert main(["sweep", str(second), "--out", str(tmp_path / "out"), "--workers", "1"]) == 2
-    assert "holds the results of another study" in capsys.readouterr().err
+    assert "holds the results of another sweep" in capsys.readouterr().err
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     assert main(["sweep", str(second), "--out", str(tmp_path / "other"), "--workers", "1"]) == 2
@@ -246,7 +274,7 @@ def test_out_folder_of_another_study_or_of_other_files_is_refused(tmp_path, caps
 
 def test_unreachable_scheduler_is_one_line_naming_the_address(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(engines, "CONNECT_TIMEOUT_S", 1)
-    study = write_study(tmp_path, NINE)
+    study = write_sweep(tmp_path, NINE)
     assert main(["sweep", str(study), "--out", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
@@ -255,7 +283,7 @@ def test_unreachable_scheduler_is_one_line_naming_the_address(tmp_path, capsys, 
 
 def test_scheduler_without_dask_says_what_to_install(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were not installed
-    study = write_study(tmp_path, NINE)
+    study = write_sweep(tmp_path, NINE)
     assert main(["sweep", str(study), "--out", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("deepopt-mip: error: --scheduler needs Dask distributed: "
@@ -263,11 +291,11 @@ def test_scheduler_without_dask_says_what_to_install(tmp_path, capsys, monkeypat
 
 
 def test_cell_keys_depend_on_the_inputs_only(tmp_path):
-    a = load_study(write_study(tmp_path, SMALL, "a.yaml"))
-    b = load_study(write_study(tmp_path, {**SMALL, "name": "renamed", "description": "same cells"}, "b.yaml"))
-    assert [c.key for c in a.cells] == [c.key for c in b.cells] and a.study_key == b.study_key
+    a = load_sweep(write_sweep(tmp_path, SMALL, "a.yaml"))
+    b = load_sweep(write_sweep(tmp_path, {**SMALL, "name": "renamed", "description": "same cells"}, "b.yaml"))
+    assert [c.key for c in a.cells] == [c.key for c in b.cells] and a.sweep_key == b.sweep_key
     assert len({c.key for c in a.cells}) == len(a.cells) == 8
-    c = load_study(write_study(tmp_path, {**SMALL, "budgets_mm2": [0.5, 4.5]}, "c.yaml"))
+    c = load_sweep(write_sweep(tmp_path, {**SMALL, "budgets_mm2": [0.5, 4.5]}, "c.yaml"))
     assert [x.key for x in c.cells[:2]] == [x.key for x in a.cells[:2]]  # alexnet at 0.5 mm^2 unchanged
     assert c.cells[2].key != a.cells[2].key
     assert [(x.network.name, x.budget_mm2, x.metric) for x in a.cells[:4]] == [
@@ -279,7 +307,7 @@ def test_a_lost_pool_worker_stops_with_one_message_and_the_rerun_finishes(tmp_pa
 
     from deepopt_mip.solvers.solution import SolverFailure
 
-    study = write_study(tmp_path, NINE)
+    study = write_sweep(tmp_path, NINE)
 
     def kill_a_worker(done, total):
         if done == 1:

@@ -14,7 +14,7 @@ from deepopt_mip.formulation.technology import load_technology
 from deepopt_mip.solvers.chunked import chunked_optimum
 from deepopt_mip.solvers.enumeration import enumerate_space
 from deepopt_mip.sweeps.sweep import sweep
-from sweep_cases import NINE, SMALL, cell_files, outputs, write_study
+from sweep_cases import NINE, SMALL, cell_files, outputs, write_sweep
 
 distributed = pytest.importorskip("distributed")
 
@@ -40,7 +40,7 @@ def client(cluster):
 
 
 def test_cluster_equals_local_pool_and_serial(cluster, tmp_path):
-    study = write_study(tmp_path, SMALL)
+    study = write_sweep(tmp_path, SMALL)
     on_cluster = sweep(study, tmp_path / "cluster", scheduler=cluster.scheduler_address, plots=False)
     assert on_cluster.engine == "dask" and on_cluster.ran == 8
     serial = sweep(study, tmp_path / "serial", workers=1, plots=False)
@@ -50,7 +50,7 @@ def test_cluster_equals_local_pool_and_serial(cluster, tmp_path):
 
 
 def test_a_worker_killed_mid_sweep_loses_and_duplicates_no_cell(client, tmp_path):
-    study = write_study(tmp_path, NINE)
+    study = write_sweep(tmp_path, NINE)
     killed = []
 
     def kill_a_busy_worker(done, total):
@@ -71,7 +71,7 @@ def test_a_worker_killed_mid_sweep_loses_and_duplicates_no_cell(client, tmp_path
 
 
 def test_an_interrupted_cluster_sweep_resumes(cluster, tmp_path):
-    study = write_study(tmp_path, NINE)
+    study = write_sweep(tmp_path, NINE)
 
     def stop_after_three(done, total):
         if done == 3:

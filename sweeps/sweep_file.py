@@ -1,12 +1,13 @@
-"""Study files: the axes of a sweep and the cells they span (format: docs/sweep.md).
+"""Sweep files: the axes of a sweep and the cells they span (format: docs/sweep.md).
 
-A study is a YAML mapping::
+A sweep file is a YAML mapping::
 
     name: five-networks            # optional, text
     description: ...               # optional, text
     networks: [alexnet, vgg-16]    # required: built-in names or CSV/ONNX files; an entry may be a
-                                   #   list of several, one chip shared by them (weights 1, no caps;
-                                   #   the objective is the sum of their metrics, docs/studies.md)
+                                   #   list of several, one chip shared by them (the objective is the
+                                   #   weighted sum of their metrics, docs/studies.md); a network may be
+                                   #   a mapping {network, weight, max_delay_cycles, max_energy_j}
     budgets_mm2: [4, 9, 16, 25]    # required: area budgets, positive numbers
     metrics: [energy, delay, edp]  # default [edp]
     aggregations: [network]        # default [network]
@@ -19,7 +20,7 @@ A study is a YAML mapping::
 
 The cells are the product of the axes, in the order networks, budgets,
 metrics, aggregations, spaces, technologies, solvers (the last varies
-fastest). Relative file paths are taken from the study file's folder. Each
+fastest). Relative file paths are taken from the sweep file's folder. Each
 cell has a key: the sha256 of its inputs (names and the sha256 of the
 network, space and technology contents, the budget, metric, aggregation,
 solver, the MIP options of MIP cells and the chunk size), which names its
@@ -40,6 +41,7 @@ import yaml
 from deepopt_mip.formulation.errors import InputError, read_input_text
 from deepopt_mip.formulation.metrics import AGGREGATIONS, METRIC_EXPONENTS
 from deepopt_mip.formulation.networks import Network, load_network
+from deepopt_mip.formulation.problem import StudyNetwork
 from deepopt_mip.formulation.spaces import DEFAULT_SPACE, BUILTIN_SPACES, HardwareSpace, load_space
 from deepopt_mip.formulation.technology import BUILTIN_TECHNOLOGIES, DEFAULT_TECHNOLOGY, Technology, load_technology
 from deepopt_mip.solvers.highs_driver import DEFAULT_MIP_GAP, MipOptions
@@ -63,14 +65,14 @@ def network_sha256(network: Network) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    """One allocation problem of a study, with its inputs loaded (so a worker needs no files).
+    """One allocation problem of a sweep, with its inputs loaded (so a worker needs no files).
 
-    ``networks`` holds the networks sharing the chip (one, or several: a study of docs/studies.md with
-    weights 1 and no caps). ``space`` carries the cell's budget.
+    ``members`` holds the networks sharing the chip with their weights and caps (one, or several: a
+    study of docs/studies.md). ``space`` carries the cell's budget.
     """
 
     index: int
-    networks: tuple[Network, ...]
+    members: tuple[StudyNetwork, ...]
     budget_mm2: float
     metric: str
     aggregate: str
@@ -84,13 +86,22 @@ class Cell:
     chunk_points: int | None
 
     @property
+    def networks(self) -> tuple[Network, ...]:
+        return tuple(member.network for member in self.members)
+
+    @property
     def network(self) -> Network:
         return self.networks[0]
+
+    @property
+    def plain(self) -> bool:
+        """One network with weight 1 and no caps: the paper's problem."""
+        return len(self.members) == 1 and self.members[0].weight == 1 and not self.members[0].capped
 
     def inputs(self) -> dict:
         """Everything the result depends on, as plain data (the key is its sha256)."""
         out = {
-            "networks": [{"name": n.name, "sha256": network_sha256(n)} for n in self.networks],
+            "networks": [_member_inputs(m) for m in self.members],
             "batch": self.batch,
             "budget_mm2": self.budget_mm2,
             "metric": self.metric,
@@ -109,8 +120,29 @@ class Cell:
         return content_sha256(json.dumps(self.inputs(), sort_keys=True))
 
     def label(self) -> str:
-        return (f"{'+'.join(n.name for n in self.networks)} {self.budget_mm2:g} mm^2 {self.metric} {self.aggregate} "
+        return (f"{members_label(self.members)} {self.budget_mm2:g} mm^2 {self.metric} {self.aggregate} "
                 f"{self.space_label} {self.tech_label} {self.solver}")
+
+
+def _member_inputs(member: StudyNetwork) -> dict:
+    """A network's inputs; weight and caps only where set (so a plain cell keeps the key it always had)."""
+    out = {"name": member.name, "sha256": network_sha256(member.network)}
+    if member.weight != 1:
+        out["weight"] = member.weight
+    out |= {name: value for name, value in member.caps().items() if value is not None}
+    return out
+
+
+def member_label(member: StudyNetwork) -> str:
+    """``googlenet-v1``, or with its weight and caps: ``googlenet-v1(w=2,D<=2.2e+06,E<=0.02)``."""
+    notes = ([f"w={member.weight:g}"] if member.weight != 1 else []) + [
+        f"{short}<={value:g}" for short, value in (("D", member.max_delay_cycles), ("E", member.max_energy_j))
+        if value is not None]
+    return member.name + (f"({','.join(notes)})" if notes else "")
+
+
+def members_label(members) -> str:
+    return "+".join(member_label(m) for m in members)
 
 
 def mip_options_dict(options: MipOptions | None) -> dict | None:
@@ -120,8 +152,8 @@ def mip_options_dict(options: MipOptions | None) -> dict | None:
 
 
 @dataclass(frozen=True)
-class Study:
-    """A parsed study: its axes, its cells, where it came from."""
+class SweepSpec:
+    """A parsed sweep file: its axes, its cells, where it came from."""
 
     name: str
     description: str
@@ -134,8 +166,8 @@ class Study:
     batch: int | None
 
     @property
-    def study_key(self) -> str:
-        """sha256 of the cells' keys in order: two study files with this key run the same cells."""
+    def sweep_key(self) -> str:
+        """sha256 of the cells' keys in order: two sweep files with this key run the same cells."""
         return content_sha256("\n".join(cell.key for cell in self.cells))
 
 
@@ -175,33 +207,48 @@ def _budgets(where: str, values: list) -> list[float]:
 
 
 def _resolve(entry: str, base: Path, builtins) -> str:
-    """A built-in name as it is; a file path relative to the study file's folder."""
+    """A built-in name as it is; a file path relative to the sweep file's folder."""
     if entry in builtins:
         return entry
     path = Path(entry)
     return str(path if path.is_absolute() else base / path)
 
 
-def _networks(where: str, values: list, base: Path, batch: int | None) -> list[tuple[str, tuple[Network, ...]]]:
+_MEMBER_KEYS = {"network", "weight", "max_delay_cycles", "max_energy_j"}
+
+
+def _member(where: str, key: str, item, base: Path, batch: int | None) -> StudyNetwork:
+    """One network of an entry: a name or file, or a mapping with its weight and caps."""
     from deepopt_mip.formulation.networks import BUILTIN_NETWORKS, NETWORK_ALIASES, _looks_like_a_name
 
+    spec = item if isinstance(item, dict) else {"network": item}
+    unknown = sorted(str(k) for k in set(spec) - _MEMBER_KEYS)
+    if unknown:
+        _fail(where, f"{key}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_MEMBER_KEYS))})")
+    name = spec.get("network")
+    if not isinstance(name, str) or not name.strip():
+        _fail(where, key, f"must be a network name or file, or a mapping with 'network', got {item!r}")
+    as_name = name.strip().lower() in BUILTIN_NETWORKS or name.strip().lower() in NETWORK_ALIASES or (
+        _looks_like_a_name(name) and not (base / name).exists())
+    try:
+        network = load_network(name if as_name else _resolve(name, base, ()), batch=batch)
+        return StudyNetwork(network, weight=spec.get("weight", 1.0), max_delay_cycles=spec.get("max_delay_cycles"),
+                            max_energy_j=spec.get("max_energy_j"))
+    except InputError as exc:
+        _fail(where, key, str(exc))
+
+
+def _networks(where: str, values: list, base: Path, batch: int | None) -> list[tuple[str, tuple[StudyNetwork, ...]]]:
     out = []
     for i, entry in enumerate(values):
-        names = entry if isinstance(entry, list) else [entry]
-        if not names or not all(isinstance(n, str) and n.strip() for n in names):
-            _fail(where, f"networks[{i}]", f"must be a network name or file, or a list of them, got {entry!r}")
-        if len({n.strip().lower() for n in names}) != len(names):
-            _fail(where, f"networks[{i}]", f"a network is named twice in {', '.join(names)}")
-        loaded = []
-        for name in names:
-            key = name.strip().lower()
-            as_name = key in BUILTIN_NETWORKS or key in NETWORK_ALIASES or (
-                _looks_like_a_name(name) and not (base / name).exists())
-            try:
-                loaded.append(load_network(name if as_name else _resolve(name, base, ()), batch=batch))
-            except InputError as exc:
-                _fail(where, f"networks[{i}]", str(exc))
-        out.append(("+".join(n.name for n in loaded), tuple(loaded)))
+        items = entry if isinstance(entry, list) else [entry]
+        if not items:
+            _fail(where, f"networks[{i}]", "an empty list: give at least one network")
+        members = tuple(_member(where, f"networks[{i}]" + (f"[{j}]" if isinstance(entry, list) else ""), item,
+                                base, batch) for j, item in enumerate(items))
+        if len({m.name for m in members}) != len(members):
+            _fail(where, f"networks[{i}]", f"a network is named twice in {'+'.join(m.name for m in members)}")
+        out.append((members_label(members), members))
     if len({label for label, _ in out}) != len(out):
         _fail(where, "networks", "a network appears twice")
     return out
@@ -231,10 +278,10 @@ def _positive_int_or_none(where: str, key: str, value) -> int | None:
     return value
 
 
-def parse_study(data, where: str, base: Path, text: str = "") -> Study:
-    """A :class:`Study` from the YAML mapping ``data`` (``where`` names it in messages)."""
+def parse_sweep(data, where: str, base: Path, text: str = "") -> SweepSpec:
+    """A :class:`SweepSpec` from the YAML mapping ``data`` (``where`` names it in messages)."""
     if not isinstance(data, dict):
-        raise InputError(f"{where}: a study file is a YAML mapping of the keys {', '.join(sorted(_KEYS))}")
+        raise InputError(f"{where}: a sweep file is a YAML mapping of the keys {', '.join(sorted(_KEYS))}")
     unknown = sorted(str(k) for k in set(data) - _KEYS)
     if unknown:
         _fail(where, unknown[0], f"unknown key (known: {', '.join(sorted(_KEYS))})")
@@ -275,24 +322,24 @@ def parse_study(data, where: str, base: Path, text: str = "") -> Study:
     cells = []
     for (label, nets), budget, metric, aggregate, (s, space_label), (t, (tech_label, tech)), solver in product(
             networks, budgets, metrics, aggregations, enumerate(spaces), enumerate(techs), solvers):
-        cells.append(Cell(index=len(cells), networks=nets, budget_mm2=budget, metric=metric, aggregate=aggregate,
+        cells.append(Cell(index=len(cells), members=nets, budget_mm2=budget, metric=metric, aggregate=aggregate,
                           space=loaded_spaces[s, t].with_budget(budget), space_label=space_label, tech=tech,
                           tech_label=tech_label, solver=solver, mip=None if solver == "enumerate" else mip,
                           batch=batch, chunk_points=chunk_points))
     axes = {"networks": [label for label, _ in networks], "budgets_mm2": budgets, "metrics": metrics,
             "aggregations": aggregations, "spaces": spaces, "technologies": [t for t, _ in techs], "solvers": solvers}
-    return Study(name=str(data.get("name") or Path(where).stem), description=str(data.get("description") or ""),
+    return SweepSpec(name=str(data.get("name") or Path(where).stem), description=str(data.get("description") or ""),
                  source=where, sha256=content_sha256(text), axes=axes, cells=tuple(cells), mip=mip,
                  chunk_points=chunk_points, batch=batch)
 
 
-def load_study(path: str | Path) -> Study:
-    """Read and check a study file (one :class:`InputError` line naming the file and the key)."""
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and check a sweep file (one :class:`InputError` line naming the file and the key)."""
     path = Path(path)
-    text = read_input_text(path, "study file")
+    text = read_input_text(path, "sweep file")
     try:
         data = yaml.safe_load(text)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise InputError(f"{path}: not valid YAML ({first.strip()})") from None
-    return parse_study(data, str(path), path.parent, text)
+    return parse_sweep(data, str(path), path.parent, text)
