@@ -9,7 +9,7 @@ the same optimum on the paper's problem (tests/test_study_solvers.py).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.hardware import HardwarePoint
@@ -29,13 +29,25 @@ AGREEMENT = 1e-6
 
 
 def solve(problem: Problem, solver: str = "enumerate", options: MipOptions | None = None, *, top_k: int = 5,
-          progress=None, workers: int | None = None, prune: bool | None = None) -> Solution:
+          progress=None, workers: int | None = None, prune: bool | None = None,
+          fusion: bool | None = None) -> Solution:
     """The optimum of ``problem`` by ``solver`` (``enumerate`` or ``mip``; ``options`` for the MIP,
     ``top_k`` runners-up for the enumeration; ``progress(done, total)`` is called during grid passes).
     The one-network enumeration skips blocks by bounds with ``prune`` True; False evaluates every block
-    and finds the worst point too; None (the default) prunes fine spaces only (docs/model.md section 6.1)."""
+    and finds the worst point too; None (the default) prunes fine spaces only (docs/model.md section 6.1).
+    ``fusion`` (None: ``problem.fusion``) lets layers hand outputs over on chip (docs/studies.md,
+    "Fusion"); such studies go to the study solvers with fusion, one network included (``workers`` and
+    ``prune`` are not used there)."""
     if solver not in SOLVERS:
         raise InputError(f"unknown solver {solver!r}: choose enumerate or mip")
+    if fusion is not None and fusion != problem.fusion:
+        problem = replace(problem, fusion=bool(fusion))
+    if problem.fusion:
+        if solver == "enumerate":
+            from deepopt_mip.solvers.study_fusion_enumeration import enumerate_fused_study
+            return enumerate_fused_study(problem, top_k, progress)
+        from deepopt_mip.solvers.study_fusion_mip import mip_fused_study
+        return mip_fused_study(problem, options, progress)
     if problem.is_single_network:
         network = problem.networks[0].network
         if solver == "enumerate":
@@ -76,13 +88,13 @@ class Comparison:
 
 
 def compare(problem: Problem, options: MipOptions | None = None, *, mip_progress=None, enumerate_progress=None,
-            workers: int | None = None) -> Comparison:
+            workers: int | None = None, fusion: bool | None = None) -> Comparison:
     """Solve ``problem`` by both solvers (each by its own route) and set the results side by side."""
     start = time.perf_counter()
-    mip = solve(problem, "mip", options, progress=mip_progress, workers=workers)
+    mip = solve(problem, "mip", options, progress=mip_progress, workers=workers, fusion=fusion)
     mip_wall = time.perf_counter() - start
     start = time.perf_counter()
-    enum = solve(problem, "enumerate", top_k=1, progress=enumerate_progress, workers=workers)
+    enum = solve(problem, "enumerate", top_k=1, progress=enumerate_progress, workers=workers, fusion=fusion)
     return Comparison(mip=mip, enumerate=enum, mip_wall_s=mip_wall, enumerate_wall_s=time.perf_counter() - start)
 
 

@@ -16,6 +16,10 @@ as the branch it is reported with). Caps constrain a network's totals, so
 they go with ``network`` aggregation only: under ``layer-sum`` (the
 reference's per-layer sum, kept to reproduce the paper) they are refused.
 One network, weight 1, no caps and no branch limit is the paper's problem.
+
+With ``fusion`` every network may also keep layer outputs on chip
+(docs/model.md section 11), decided per network with its branches; a
+branch limit is then refused (docs/studies.md, "Fusion").
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ class Problem:
     tech: Technology
     aggregate: str = "network"
     max_branches: int | None = None
+    fusion: bool = False
 
     def __post_init__(self) -> None:
         networks = tuple(n if isinstance(n, StudyNetwork) else StudyNetwork(n) for n in self.networks)
@@ -104,6 +109,14 @@ class Problem:
                     or not 1 <= self.max_branches <= len(BRANCHES):
                 raise InputError(f"max branches must be a whole number from 1 to {len(BRANCHES)}, "
                                  f"got {self.max_branches!r}")
+        if self.fusion:
+            if self.max_branches is not None:
+                raise InputError("a branch limit does not combine with fusion (the fusion program chooses each "
+                                 "layer's branch freely): drop max branches or fusion")
+            graphless = [n.name for n in networks if not n.network.has_graph]
+            if graphless:
+                raise InputError(f"fusion: network {graphless[0]!r} has no graph (no inputs column, "
+                                 "data/networks/README.md): nothing can be fused")
 
     @property
     def names(self) -> tuple[str, ...]:

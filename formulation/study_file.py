@@ -15,6 +15,7 @@ Format (docs/studies.md)::
     technology: FILE               # optional: technology YAML (default the built-in 65 nm)
     max_branches: 2                # optional: at most this many distinct branches (1..5)
     fixed: {J: 32, K: 64}          # optional: fix axes (J, K, fsram_kb, isram_kb, psram_kb)
+    fusion: true                   # optional: layers may hand outputs over on chip (default false)
 
 Any other key, a missing ``networks`` list or a bad value is one error line
 naming the file and the key.
@@ -32,7 +33,7 @@ from deepopt_mip.formulation.problem import Problem, StudyNetwork
 from deepopt_mip.formulation.spaces import DEFAULT_SPACE, load_space
 from deepopt_mip.formulation.technology import load_technology
 
-STUDY_KEYS = {"networks", "metric", "aggregate", "space", "area_mm2", "technology", "max_branches", "fixed"}
+STUDY_KEYS = {"networks", "metric", "aggregate", "space", "area_mm2", "technology", "max_branches", "fixed", "fusion"}
 NETWORK_KEYS = {"network", "weight", "max_delay_cycles", "max_energy_j", "batch"}
 FIXED_KEYS = {"J": "rows", "K": "cols", "fsram_kb": "fsram_kb", "isram_kb": "isram_kb", "psram_kb": "psram_kb"}
 
@@ -94,8 +95,11 @@ def parse_study(text: str, where: str, base: Path | None = None, network_loader=
         if not isinstance(fixed, dict) or set(fixed) - set(FIXED_KEYS):
             fail("fixed", f"must map some of {', '.join(FIXED_KEYS)} to values")
         space = space.restricted(**{FIXED_KEYS[k]: v for k, v in fixed.items()})
+        fusion = data.get("fusion", False)
+        if not isinstance(fusion, bool):
+            fail("fusion", f"must be true or false, got {fusion!r}")
         return Problem(networks=tuple(networks), metric=str(data.get("metric", "edp")), space=space, tech=tech,
-                       aggregate=str(data.get("aggregate", "network")), max_branches=data.get("max_branches"))
+                       aggregate=str(data.get("aggregate", "network")), max_branches=data.get("max_branches"), fusion=fusion)
     except InputError as exc:
         if str(exc).startswith(f"{where}:"):
             raise

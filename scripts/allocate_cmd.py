@@ -47,7 +47,8 @@ def print_solution(sol: Solution) -> None:
             caps = ", ".join(([f"D <= {n.max_delay_cycles:,.0f}"] if n.max_delay_cycles is not None else [])
                              + ([f"E <= {n.max_energy_j:.6g} J"] if n.max_energy_j is not None else []))
             print(f"  {n.name:<20} weight {n.weight:g}: E = {n.energy_j * 1e3:.5g} mJ, D = {n.delay_cycles:,.0f} "
-                  f"cycles, {sol.metric} {n.objective:.6g}" + (f" (caps: {caps})" if caps else ""))
+                  f"cycles, {sol.metric} {n.objective:.6g}" + (f" (caps: {caps})" if caps else "")
+                  + (f", {len(n.fused_edges)} edges fused" if n.fused_edges is not None else ""))
     if sol.worst is not None:
         print(f"worst     {sol.worst.hardware.J}x{sol.worst.hardware.K}, SRAM "
               f"{sol.worst.hardware.fsram_kb:g}/{sol.worst.hardware.isram_kb:g}/{sol.worst.hardware.psram_kb:g} kB: "
@@ -81,6 +82,8 @@ def study_manifest(sol: Solution, problem, version: str, options=None) -> dict:
         out["networks"] = [{"name": n.name, "source": n.network.source, "weight": n.weight, **n.caps()}
                            for n in problem.networks]
         out["max_branches"] = problem.max_branches
+    if problem.fusion:
+        out["fusion"] = True
     return out
 
 

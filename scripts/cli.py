@@ -116,11 +116,15 @@ def load_problem(args):
     return tech, space, load_network_cli((args.network or [DEFAULT_NETWORK])[0], args.batch, args.quiet)
 
 
-def load_study_problem(args):
-    """The study (one or more networks, weights, caps, branch limit, fixed axes, or --study FILE)."""
+def load_study_problem(args, fusion: bool = False):
+    """The study (one or more networks, weights, caps, branch limit, fixed axes, or --study FILE); ``fusion``
+    (--fusion) turns fusion on for it (a study file may also say ``fusion: true``)."""
+    from dataclasses import replace
+
     from deepopt_mip.scripts.study_args import problem_from_args
-    return problem_from_args(args, lambda name, batch: load_network_cli(name, batch, args.quiet),
-                             lambda: load_space_and_tech(args))
+    problem = problem_from_args(args, lambda name, batch: load_network_cli(name, batch, args.quiet),
+                                lambda: load_space_and_tech(args))
+    return replace(problem, fusion=True) if fusion and not problem.fusion else problem
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "across runs; the printed table has them)")
     co.add_argument("--quiet", action="store_true", help="print nothing: the exit status says whether they agree")
     co.add_argument("--fusion", action="store_true",
-                    help="with inter-layer fusion (one network, every metric and aggregation)")
+                    help="with inter-layer fusion (every metric and aggregation; studies too, docs/studies.md)")
 
     pa = sub.add_parser("pareto", help="the exact energy-delay frontier of a space by epsilon-constraint MIPs")
     add_problem_args(pa, metric=False)
@@ -316,9 +320,8 @@ def run_allocate(args) -> int:
         raise InputError(f"unknown solver {args.solver!r}: choose enumerate or mip")
     if args.top_k < 0:
         raise InputError(f"--top-k must be >= 0, got {args.top_k}")
-    if args.fusion:
+    if args.fusion and not is_study(args):
         from deepopt_mip.scripts import fusion_allocate_cmd
-        refuse_study_options_with_fusion(args)
         fusion_allocate_cmd.check_args(args)
         tech, space, network = load_problem(args)
         options = mip_options(args) if args.solver == "mip" else None
@@ -327,9 +330,11 @@ def run_allocate(args) -> int:
                                        ProgressLine(f"{args.solver} over {space.name} with fusion", quiet=args.quiet),
                                        package_version())
     options = mip_options(args) if args.solver == "mip" else None
-    problem = load_study_problem(args)
+    problem = load_study_problem(args, args.fusion)
     if args.scalesim and len(problem.networks) > 1:
         raise InputError("--scalesim exports one network: give one --network")
+    if args.scalesim and problem.fusion:
+        raise InputError("--scalesim exports unfused schedules: drop --scalesim or fusion")
     from deepopt_mip.study import solve
     verb = "enumerating" if args.solver == "enumerate" else "building the MIP over"
     progress = ProgressLine(f"{verb} {problem.space.name}", quiet=args.quiet)
@@ -348,29 +353,26 @@ def run_allocate(args) -> int:
     return 0
 
 
-def refuse_study_options_with_fusion(args) -> None:
-    """--fusion solves one network without weights, caps or a branch limit: refuse them rather than drop them."""
+def is_study(args) -> bool:
+    """Several networks, a study file or a study option: --fusion then goes to the study solvers
+    (docs/studies.md, "Fusion"); one plain network keeps the single-network fusion path and its outputs."""
     from deepopt_mip.scripts.study_args import STUDY_FLAGS
-    given = [f"--{flag.replace('_', '-')}" for flag in STUDY_FLAGS if getattr(args, flag)]
-    if args.study:
-        given.append("--study")
-    if given:
-        raise InputError(f"--fusion takes one network without study options: drop {', '.join(given)}")
+    return bool(args.study or (args.network and len(args.network) > 1)
+                or any(getattr(args, flag) for flag in STUDY_FLAGS))
 
 
 def run_compare(args) -> int:
     check_outputs(args, files=("json",))
-    if args.fusion:
+    if args.fusion and not is_study(args):
         from deepopt_mip.scripts import fusion_allocate_cmd
         args.solver = "mip"
-        refuse_study_options_with_fusion(args)
         fusion_allocate_cmd.check_args(args)
         tech, space, network = load_problem(args)
         return fusion_allocate_cmd.run_compare(network, space, tech, args.metric, args.aggregate, mip_options(args),
                                                args.json, args.quiet)
     from deepopt_mip.scripts.compare_cmd import run
     options = mip_options(args)
-    return run(load_study_problem(args), options, args.json, args.quiet, check_workers(args.workers))
+    return run(load_study_problem(args, args.fusion), options, args.json, args.quiet, check_workers(args.workers))
 
 
 def run_pareto(args) -> int:
@@ -393,6 +395,8 @@ def run_pareto(args) -> int:
         return run(network, space, tech, options, points, args.out, args.quiet, package_version(),
                    check_workers(args.workers), fusion=True)
     problem = load_study_problem(args)
+    if problem.fusion:
+        raise InputError("pareto does not take a study with fusion (the study file says fusion: true)")
     if not problem.is_single_network:
         from deepopt_mip.scripts.pareto_cmd import run_study
         return run_study(problem, options, points, args.out, args.quiet, package_version())

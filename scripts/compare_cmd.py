@@ -36,7 +36,7 @@ def run(problem, options, json_path, quiet, workers=None) -> int:
     difference, agree = result.relative_difference, result.agree
     if not quiet:
         print(f"{problem.label}, {space.name} ({space.budget_mm2:g} mm^2), metric {problem.metric}, "
-              f"aggregation {problem.aggregate}" + ("" if problem.is_single_network else
+              f"aggregation {problem.aggregate}" + (", with fusion" if problem.fusion else "") + ("" if problem.is_single_network else
                                                     f", {len(problem.networks)} networks"
                                                     + "".join(f"; {n.name}: weight {n.weight:g}"
                                                               + "".join(f", {k} {v:g}" for k, v in n.caps().items()
@@ -56,7 +56,7 @@ def run(problem, options, json_path, quiet, workers=None) -> int:
         write_json(json_path, {
             "network": problem.label, "space": space.name, "metric": problem.metric, "aggregate": problem.aggregate,
             "networks": [{"name": n.name, "weight": n.weight, **n.caps()} for n in problem.networks],
-            "max_branches": problem.max_branches,
+            "max_branches": problem.max_branches, **({"fusion": True} if problem.fusion else {}),
             "agree": agree, "relative_difference": difference, "tolerance": AGREEMENT,
             "solvers": {name: {"hardware": hardware_dict(sol.hardware), "objective": sol.objective,
                                "energy_j": sol.energy_j, "delay_cycles": sol.delay_cycles, "status": sol.status,

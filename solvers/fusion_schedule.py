@@ -204,14 +204,30 @@ def _prune(energy, delay, key, state, separable: bool) -> np.ndarray:
     return np.sort(order[keep])
 
 
-def best_fusion(network, hardware: HardwarePoint, tech, metric: str, aggregate: str,
-                graph: FusionGraph | None = None, costs: FusionCosts | None = None) -> FusionSchedule:
-    """The exact optimum of ``metric`` over every fusion set and branch choice on ``hardware``."""
-    a, b = check_metric(metric)
-    check_aggregate(aggregate)
-    separable = aggregate == "layer-sum" or a == 0 or b == 0
-    graph = graph or FusionGraph.of(network)
-    costs = costs or FusionCosts(network, hardware, tech)
+@dataclass(frozen=True)
+class _Program:
+    """The program's final candidates (energy, delay, key per kept path) and how to trace each back."""
+
+    energy_j: np.ndarray
+    delay_cycles: np.ndarray
+    key: np.ndarray
+    history: list
+    decisions: list
+
+    def trace(self, row: int) -> tuple[frozenset[int], list[int]]:
+        """The fused consumers and the branch per layer of the kept path ``row``."""
+        fused: set[int] = set()
+        branches = [0] * len(self.history)
+        for l in range(len(self.history) - 1, -1, -1):
+            parent, branch, choice = self.history[l]
+            branches[l] = int(branch[row])
+            fused |= self.decisions[l][int(choice[row])]
+            row = int(parent[row])
+        return frozenset(fused), branches
+
+
+def _program(graph: FusionGraph, costs: FusionCosts, metric: str, separable: bool) -> _Program | None:
+    """The dynamic program of the module docstring; ``None`` if no path runs every layer."""
     cap = float(resident_capacity_bits(costs.hw))
     bits_o = float(costs.hw.bits_ofmap)
     decisions = fusion_decisions(graph)
@@ -247,26 +263,64 @@ def best_fusion(network, hardware: HardwarePoint, tech, metric: str, aggregate: 
                 cand["choice"].append(np.full(rows.size * options.size, t))
                 cand["s"].append(np.full(rows.size * options.size, nid))
         if not next_states:
-            return _unfused(graph, costs, network, hardware, tech, metric, aggregate)
+            return None
         arrays = {name: np.concatenate(parts) for name, parts in cand.items()}
         keep = _prune(arrays["e"], arrays["d"], arrays["k"], arrays["s"], separable)
         arrays = {name: values[keep] for name, values in arrays.items()}
         history.append((arrays["parent"], arrays["branch"], arrays["choice"]))
         states = list(next_states)
         cur_e, cur_d, cur_k, cur_s = arrays["e"], arrays["d"], arrays["k"], arrays["s"]
-    final = cur_k if separable else metric_value(cur_e, cur_d, metric)
-    best = int(np.argmin(final))
-    fused: set[int] = set()
-    branches = [0] * len(graph)
-    row = best
-    for l in range(len(graph) - 1, -1, -1):
-        parent, branch, choice = history[l]
-        branches[l] = int(branch[row])
-        fused |= decisions[l][int(choice[row])]
-        row = int(parent[row])
+    return _Program(energy_j=cur_e, delay_cycles=cur_d, key=cur_k, history=history, decisions=decisions)
+
+
+def best_fusion(network, hardware: HardwarePoint, tech, metric: str, aggregate: str,
+                graph: FusionGraph | None = None, costs: FusionCosts | None = None) -> FusionSchedule:
+    """The exact optimum of ``metric`` over every fusion set and branch choice on ``hardware``."""
+    a, b = check_metric(metric)
+    check_aggregate(aggregate)
+    separable = aggregate == "layer-sum" or a == 0 or b == 0
+    graph = graph or FusionGraph.of(network)
+    costs = costs or FusionCosts(network, hardware, tech)
+    program = _program(graph, costs, metric, separable)
+    if program is None:
+        return _unfused(graph, costs, network, hardware, tech, metric, aggregate)
+    final = program.key if separable else metric_value(program.energy_j, program.delay_cycles, metric)
+    fused, branches = program.trace(int(np.argmin(final)))
     found = fusion_schedule(graph, costs, fused, branches, metric, aggregate)
     unfused = _unfused(graph, costs, network, hardware, tech, metric, aggregate)
     return unfused if not found.objective < unfused.objective else found
+
+
+@dataclass(frozen=True)
+class FusionFrontier:
+    """The exact Pareto frontier of (sum E, sum D) over every fusion set and every branch choice with finite
+    energy and delay on one hardware point (the program's final candidates in its Pareto mode), sorted by
+    increasing energy (so strictly decreasing delay); empty if no such schedule runs every layer."""
+
+    energy_j: np.ndarray
+    delay_cycles: np.ndarray
+    program: _Program | None
+    graph: FusionGraph
+    costs: FusionCosts
+
+    def schedule(self, index: int, metric: str, aggregate: str) -> FusionSchedule:
+        """The fusion set and branches of frontier point ``index``, priced by the cost model."""
+        order = np.argsort(self.program.energy_j, kind="stable")
+        fused, branches = self.program.trace(int(order[index]))
+        return fusion_schedule(self.graph, self.costs, fused, branches, metric, aggregate)
+
+
+def fusion_frontier(network, hardware: HardwarePoint, tech, graph: FusionGraph | None = None,
+                    costs: FusionCosts | None = None) -> FusionFrontier:
+    """The program in its Pareto mode (module docstring): after the last layer there is one state, so the kept
+    candidates are the frontier of every consistent fusion set and branch choice."""
+    graph = graph or FusionGraph.of(network)
+    costs = costs or FusionCosts(network, hardware, tech)
+    program = _program(graph, costs, "edp", separable=False)
+    if program is None:
+        return FusionFrontier(np.zeros(0), np.zeros(0), None, graph, costs)
+    order = np.argsort(program.energy_j, kind="stable")
+    return FusionFrontier(program.energy_j[order], program.delay_cycles[order], program, graph, costs)
 
 
 def _unfused(graph, costs, network, hardware, tech, metric, aggregate) -> FusionSchedule:

@@ -43,12 +43,17 @@ class NetworkResult:
     branches: tuple[str, ...]
     layer_energy_j: tuple[float, ...]
     layer_delay_cycles: tuple[float, ...]
+    fused_edges: tuple[tuple[str, str], ...] | None = None
+    """With fusion: the (producer, consumer) edges kept on chip; None without fusion."""
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "weight": self.weight, "energy_j": self.energy_j,
-                "delay_cycles": self.delay_cycles, "objective": self.objective,
-                "caps": {"max_delay_cycles": self.max_delay_cycles, "max_energy_j": self.max_energy_j},
-                "layers": _layer_rows(self.layer_names, self.branches, self.layer_energy_j, self.layer_delay_cycles)}
+        out = {"name": self.name, "weight": self.weight, "energy_j": self.energy_j,
+               "delay_cycles": self.delay_cycles, "objective": self.objective,
+               "caps": {"max_delay_cycles": self.max_delay_cycles, "max_energy_j": self.max_energy_j},
+               "layers": _layer_rows(self.layer_names, self.branches, self.layer_energy_j, self.layer_delay_cycles)}
+        if self.fused_edges is not None:
+            out["fused_edges"] = [list(edge) for edge in self.fused_edges]
+        return out
 
 
 def _layer_rows(names, branches, energies, delays) -> list[dict]:

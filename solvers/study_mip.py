@@ -177,10 +177,8 @@ def _solve_and_offer(problem, model, tables, flat, search: Search) -> tuple[floa
 
 def _box_round(problem, model, tables, flat, search: Search) -> float:
     """Branch and bound over boxes (module docstring) on the offered points; returns its proven bound."""
-    y, x, q = product_roles(problem.metric)
-    scale = model.scale
-    y_unit = scale.energy_j if y == "energy" else scale.delay_cycles
-    x_unit = scale.delay_cycles if x == "delay" else scale.energy_j
+    y, x, _ = product_roles(problem.metric)
+
     def least(quantity):
         out = []
         for t in tables:
@@ -189,26 +187,41 @@ def _box_round(problem, model, tables, flat, search: Search) -> float:
             out.append(float((t.counts @ np.where(ok, values, np.inf).min(axis=1)).min()))
         return out
 
-    floors, y_floors = least(x), least(y)
+    return box_search(problem, model, list(model.nets.values()), search, least(x), least(y),
+                      lambda: _solve_and_offer(problem, model, tables, flat, search))
+
+
+def box_search(problem, model, blocks, search: Search, floors, y_floors, solve_and_offer) -> float:
+    """The branch and bound over boxes of the module docstring on a model whose per-network ``blocks`` carry
+    ``coef``, ``coef_x``, ``limit_x``, ``floor_x`` and the scaled ``energy``/``delay`` (``model.scale``);
+    ``floors``/``y_floors`` are per network lower bounds of X_w and Y_w over the offered points, and
+    ``solve_and_offer()`` solves the model as it stands, offers its solution to ``search`` and returns
+    (proven bound, solution with per-network ``energy_j``/``delay_cycles``) or None if infeasible.
+    Returns the proven bound of the study's objective on the offered points."""
+    y, x, q = product_roles(problem.metric)
+    scale = model.scale
+    y_unit = scale.energy_j if y == "energy" else scale.delay_cycles
+    x_unit = scale.delay_cycles if x == "delay" else scale.energy_j
     tie = itertools.count()
+    networks = len(blocks)
 
     def solve_box(lo, hi):
         constant = 0.0
-        for w, block in enumerate(model.nets.values()):
+        for w, block in enumerate(blocks):
             weight = problem.networks[w].weight
             block.coef.set_value(weight * lo[w] ** q * y_unit[w] / scale.objective)
             block.coef_x.set_value(weight * q * y_floors[w] * lo[w] ** (q - 1) * x_unit[w] / scale.objective)
             constant -= weight * q * y_floors[w] * lo[w] ** q
             block.limit_x.set_value(NO_LIMIT if math.isinf(hi[w]) else hi[w] / x_unit[w])
             block.floor_x.set_value(lo[w] / x_unit[w])
-        solved = _solve_and_offer(problem, model, tables, flat, search)
+        solved = solve_and_offer()
         return None if solved is None else (solved[0] + constant, solved[1])
 
     closed = []
     heap = []
-    root = solve_box(tuple(floors), tuple(math.inf for _ in tables))
+    root = solve_box(tuple(floors), tuple(math.inf for _ in range(networks)))
     if root is not None:
-        heapq.heappush(heap, (root[0], next(tie), tuple(floors), tuple(math.inf for _ in tables), root[1]))
+        heapq.heappush(heap, (root[0], next(tie), tuple(floors), tuple(math.inf for _ in range(networks)), root[1]))
     while heap:
         lower, _, lo, hi, candidate = heap[0]
         if lower >= search.best.objective * (1 - 1e-12):
@@ -219,7 +232,7 @@ def _box_round(problem, model, tables, flat, search: Search) -> float:
         heapq.heappop(heap)
         xs = candidate.delay_cycles if x == "delay" else candidate.energy_j
         ys = candidate.energy_j if y == "energy" else candidate.delay_cycles
-        gaps = [(problem.networks[w].weight * ys[w] * (xs[w] ** q - lo[w] ** q), w) for w in range(len(tables))
+        gaps = [(problem.networks[w].weight * ys[w] * (xs[w] ** q - lo[w] ** q), w) for w in range(networks)
                 if lo[w] < xs[w] * (1 - SPLIT)]
         if not gaps:
             closed.append(lower)

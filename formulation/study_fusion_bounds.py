@@ -1,0 +1,76 @@
+"""Valid lower bounds of a study's objective with fusion on every grid point (docs/studies.md, "Fusion").
+
+The unfused bounds of :mod:`~deepopt_mip.formulation.study_bounds` are not
+lower bounds with fusion: a fused schedule can cost less than every unfused
+one. The grid program of :mod:`~deepopt_mip.formulation.fusion_grid`
+(docs/model.md 11.7) runs over every fusion set and branch choice instead.
+Per network w:
+
+* uncapped, and the metric separable for it (``layer-sum``, or E or D
+  alone): the program with key m(E_l, D_l) gives the exact fused optimum
+  of w at every point;
+* otherwise (a cap, or a product under ``network``): the program with key
+  E_l gives min sum E, with key D_l min sum D (each over every fusion set
+  and branch, a branch counting where that quantity is finite); every
+  fused schedule's totals lie at or above (min sum E, min sum D), so
+  m(min sum E, min sum D) is a lower bound (m is non-decreasing in E and
+  D), and a point whose min sum D (min sum E) exceeds w's delay (energy)
+  cap meets it with no fused schedule: it is infeasible, exactly.
+
+The study's bound is sum_w weight_w * bound_w (inf where a network cannot
+run or meet its caps). It is exact when every network is of the first kind
+(a branch limit is refused with fusion, :class:`~.problem.Problem`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepopt_mip.formulation.fusion_grid import fusion_grid
+from deepopt_mip.formulation.grid_sums import Progress
+from deepopt_mip.formulation.metrics import metric_value
+from deepopt_mip.formulation.problem import Problem
+from deepopt_mip.formulation.study_bounds import StudyBounds, exact_per_network, no_point_error
+
+
+def fused_study_bounds(problem: Problem, progress: Progress | None = None) -> StudyBounds:
+    """One (uncapped separable network) or two (otherwise) grid programs per network (module docstring)."""
+    total = None
+    least_delay, least_energy = {}, {}
+    area = valid = None
+    for item in problem.networks:
+        if exact_per_network(problem, item):
+            bound, area, valid = fusion_grid(item.network, problem.space, problem.tech, problem.metric,
+                                             problem.aggregate, progress)
+            bound = bound.ravel()
+        else:
+            e_min, area, valid = fusion_grid(item.network, problem.space, problem.tech, "energy", "network",
+                                             progress)
+            d_min, _, _ = fusion_grid(item.network, problem.space, problem.tech, "delay", "network", progress)
+            e_min, d_min = e_min.ravel(), d_min.ravel()
+            with np.errstate(invalid="ignore"):
+                bound = np.where(np.isfinite(e_min) & np.isfinite(d_min),
+                                 metric_value(e_min, d_min, problem.metric), np.inf)
+            if item.max_delay_cycles is not None:
+                bound = np.where(d_min <= item.max_delay_cycles, bound, np.inf)
+            if item.max_energy_j is not None:
+                bound = np.where(e_min <= item.max_energy_j, bound, np.inf)
+            flat_valid = valid.ravel()
+            if flat_valid.any():
+                least_delay[item.name] = float(np.min(np.where(flat_valid, d_min, np.inf)))
+                least_energy[item.name] = float(np.min(np.where(flat_valid, e_min, np.inf)))
+        weighted = item.weight * np.where(valid.ravel(), bound, np.inf)
+        total = weighted if total is None else total + weighted
+    exact = all(exact_per_network(problem, n) for n in problem.networks)
+    return StudyBounds(lower=total, area_um2=area.ravel(), valid=valid.ravel(), exact=exact,
+                       least_delay_cycles=least_delay, least_energy_j=least_energy)
+
+
+def fused_study_candidates(problem: Problem, progress: Progress | None = None) -> tuple[StudyBounds, np.ndarray]:
+    """The bounds of every point and the points that may hold the fused optimum, most promising first; the
+    reason in one line if there is none."""
+    bounds = fused_study_bounds(problem, progress)
+    order = bounds.candidate_order()
+    if order.size == 0:
+        raise no_point_error(problem, bounds)
+    return bounds, order
