@@ -353,6 +353,18 @@ def run_allocate(args) -> int:
     return 0
 
 
+def refuse_study_options(args, why: str) -> None:
+    """Refuse the study options given (rather than drop them), in one line saying ``why``."""
+    from deepopt_mip.scripts.study_args import STUDY_FLAGS
+    given = [f"--{flag.replace('_', '-')}" for flag in STUDY_FLAGS if getattr(args, flag)]
+    if args.study:
+        given.append("--study")
+    if args.network and len(args.network) > 1:
+        given.append("the second --network")
+    if given:
+        raise InputError(f"{why}: drop {', '.join(given)}")
+
+
 def is_study(args) -> bool:
     """Several networks, a study file or a study option: --fusion then goes to the study solvers
     (docs/studies.md, "Fusion"); one plain network keeps the single-network fusion path and its outputs."""
@@ -390,7 +402,8 @@ def run_pareto(args) -> int:
     options = mip_options(args)
     args.metric, args.aggregate = "edp", "network"
     if args.fusion:
-        refuse_study_options_with_fusion(args)
+        refuse_study_options(args, "pareto --fusion takes one network (a study with fusion is solved by "
+                                   "allocate and compare)")
         tech, space, network = load_problem(args)
         return run(network, space, tech, options, points, args.out, args.quiet, package_version(),
                    check_workers(args.workers), fusion=True)
