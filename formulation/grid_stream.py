@@ -65,6 +65,8 @@ class StreamResult:
     valid_points: int
     evaluated_points: int
     grid_points: int
+    runnable_points: int
+    """Valid points where every layer has a feasible branch (a finite bound)."""
 
 
 def keep_candidates(found: Candidates, k: int, separable: bool) -> Candidates:
@@ -128,21 +130,31 @@ def block_flat_index(space: HardwareSpace, block: Block) -> np.ndarray:
     return ((a * shape[1] + b) * shape[2] + c) * shape[3] + d
 
 
-def block_candidates(block: Block, space: HardwareSpace, layers, tech: Technology, metric: str, separable: bool,
-                     k: int) -> tuple[Candidates, int]:
-    """Evaluate one block; its kept candidates and its number of valid points."""
+def block_sums(block: Block, space: HardwareSpace, layers, tech: Technology, metric: str,
+               separable: bool) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Evaluate one block: its valid points' flat indices, area (um^2) and sums
+    (:func:`~deepopt_mip.formulation.grid_sums.chunk_sums`), each a 1-D array over those points."""
     try:
         hw, area, valid = block_hardware(space, block)
-        if not valid.any():
-            return Candidates.empty(), 0
-        lower, upper = sums_bounds(chunk_sums(hw, layers, tech, metric, separable), valid, metric, separable)
         where = np.flatnonzero(valid.ravel())
-        found = Candidates(block_flat_index(space, block).ravel()[where], lower.ravel()[where],
-                           upper.ravel()[where], np.broadcast_to(area, valid.shape).ravel()[where])
-        return keep_candidates(found, k, separable), int(where.size)
+        if where.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0), [np.zeros(0) for _ in range(1 if separable else 8)]
+        sums = chunk_sums(hw, layers, tech, metric, separable)
+        return (block_flat_index(space, block).ravel()[where], np.broadcast_to(area, valid.shape).ravel()[where],
+                [s.ravel()[where] for s in sums])
     except MemoryError:
         raise InputError(f"out of memory evaluating a block of {block.size:,} points of space {space.name!r}: "
                          f"use fewer --workers") from None
+
+
+def block_candidates(block: Block, space: HardwareSpace, layers, tech: Technology, metric: str, separable: bool,
+                     k: int) -> tuple[Candidates, int, int]:
+    """Evaluate one block; its kept candidates, its number of valid points and of runnable ones (valid, and
+    every layer has a feasible branch: a finite bound)."""
+    index, area, sums = block_sums(block, space, layers, tech, metric, separable)
+    lower, upper = sums_bounds(sums, np.ones(index.size, dtype=bool), metric, separable)
+    found = Candidates(index, lower, upper, area)
+    return keep_candidates(found, k, separable), int(index.size), int(np.isfinite(lower).sum())
 
 
 def stream_memory_bytes(max_points: int, workers: int) -> int:
@@ -150,28 +162,43 @@ def stream_memory_bytes(max_points: int, workers: int) -> int:
     return (workers + 1) * BASE_BYTES + workers * BYTES_PER_POINT * max_points
 
 
-def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, metric: str, separable: bool,
-                      k: int, progress: Progress | None = None, max_points: int = 300_000,
-                      workers: int | None = None) -> StreamResult:
-    """Every in-budget point evaluated once, block by block; the candidates for the ``k`` best and the worst.
+def stream_blocks(space: HardwareSpace, work, progress: Progress | None = None, max_points: int = 300_000,
+                  workers: int | None = None):
+    """Yield ``(block, work(block))`` for every block of :func:`~.grid_blocks.budget_blocks`, in order, evaluated by
+    ``workers`` processes (:func:`~.grid_sums.worker_map`), after checking :func:`stream_memory_bytes`.
 
-    ``progress(done, total)`` counts evaluated points (in-budget points and
-    the few over-budget ones the blocks hold). The result does not depend on
-    ``max_points`` or ``workers``.
+    ``work`` must hold no more than a block's evaluation (:func:`block_sums`)
+    and return only what its caller keeps. ``progress(done, total)`` counts
+    evaluated points (in-budget points and the few over-budget ones the
+    blocks hold).
     """
     blocks = list(budget_blocks(space, max_points))
     total = sum(block.size for block in blocks)
     workers = worker_count(workers, total)
     check_memory(stream_memory_bytes(max_points, workers), f"the grid pass over space {space.name!r} "
                  f"({workers} worker{'s' if workers > 1 else ''} x blocks of {max_points:,} points)")
-    work = partial(block_candidates, space=space, layers=distinct_layers(network), tech=tech, metric=metric,
-                   separable=separable, k=k)
-    kept, valid_points, done = Candidates.empty(), 0, 0
+    done = 0
     with worker_map(work, blocks, workers, space) as results:
-        for block, (found, valid) in zip(blocks, results):
-            kept = keep_candidates(Candidates.joined([kept, found]), k, separable)
-            valid_points += valid
+        for block, result in zip(blocks, results):
             done += block.size
+            yield block, result
             if progress:
                 progress(done, total)
-    return StreamResult(kept, valid_points, total, int(np.prod(grid_shape(space))))
+
+
+def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, metric: str, separable: bool,
+                      k: int, progress: Progress | None = None, max_points: int = 300_000,
+                      workers: int | None = None) -> StreamResult:
+    """Every in-budget point evaluated once, block by block; the candidates for the ``k`` best and the worst.
+
+    The result does not depend on ``max_points`` or ``workers``.
+    """
+    work = partial(block_candidates, space=space, layers=distinct_layers(network), tech=tech, metric=metric,
+                   separable=separable, k=k)
+    kept, valid_points, runnable_points, evaluated = Candidates.empty(), 0, 0, 0
+    for block, (found, valid, runnable) in stream_blocks(space, work, progress, max_points, workers):
+        kept = keep_candidates(Candidates.joined([kept, found]), k, separable)
+        valid_points += valid
+        runnable_points += runnable
+        evaluated += block.size
+    return StreamResult(kept, valid_points, evaluated, int(np.prod(grid_shape(space))), runnable_points)
