@@ -12,7 +12,8 @@ solver's status and gap, the hardware point found (rows x cols, filter/ifmap/
 psum SRAM kB) and its objective, and, unless ``--no-enumeration``, the
 enumeration's wall time for the same problem, the MIP's total wall time
 (build, solve and the re-evaluation of the optimum) over the enumeration's,
-and the relative difference of the two optima ("ok" when it is at most
+the same in CPU seconds (this process and its finished grid workers: the
+better measure on a loaded machine), and the relative difference of the two optima ("ok" when it is at most
 1e-6). With ``--repeat N`` both run N times, alternately (so a load on the
 machine falls on both alike), and the least time of each is reported. Rows
 are printed as they finish, then the whole table again at the end.
