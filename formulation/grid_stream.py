@@ -86,6 +86,8 @@ class StreamResult:
     grid_points: int
     block_points: int
     pruned: bool
+    runnable_points: int
+    """Valid points where every layer has a feasible branch (a finite bound), among those evaluated."""
 
 
 def keep_candidates(found: Candidates, k: int, separable: bool) -> Candidates:
@@ -159,38 +161,55 @@ def _live_box(block: Block, live: np.ndarray) -> Block:
     return Block(block.pairs[live.any(axis=(1, 2, 3))], span(block.f, 1), span(block.i, 2), span(block.p, 3))
 
 
-def block_candidates(block: Block, space: HardwareSpace, layers, tech: Technology, metric: str, separable: bool,
-                     k: int, bounds: PairBounds | None = None, limit: float = np.inf) -> tuple[Candidates, int, int]:
-    """Evaluate one block; its kept candidates, its number of valid points and the points evaluated.
-
-    With ``bounds`` and a finite ``limit``, only the smallest sub-block holding every valid point whose
-    lower bound (:func:`~.grid_bounds.point_lower_bounds`) is at most ``limit`` is evaluated; the points
-    outside it cannot beat ``limit``.
-    """
+def block_sums(block: Block, space: HardwareSpace, layers, tech: Technology, metric: str,
+               separable: bool) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Evaluate one block: its valid points' flat indices, area (um^2) and sums
+    (:func:`~deepopt_mip.formulation.grid_sums.chunk_sums`), each a 1-D array over those points."""
     try:
         hw, area, valid = block_hardware(space, block)
-        valid_points = int(valid.sum())
-        if not valid_points:
-            return Candidates.empty(), 0, 0
-        if bounds is not None and np.isfinite(limit):
-            e_f, e_i, e_p = (tech.sram_energy_j_per_bit(np.asarray(sizes, dtype=float)[part])
-                             for sizes, part in zip(space.fitting_sizes(), (block.f, block.i, block.p)))
-            lower = point_lower_bounds(bounds, block.pairs, e_f, e_i, e_p, block.p, metric, separable)
-            live = np.broadcast_to(valid, lower.shape) & ~(lower > limit)  # a NaN bound never skips
-            if not live.any():
-                return Candidates.empty(), valid_points, 0
-            box = _live_box(block, live)
-            if box.size < block.size:
-                block = box
-                hw, area, valid = block_hardware(space, block)
-        lower, upper = sums_bounds(chunk_sums(hw, layers, tech, metric, separable), valid, metric, separable)
         where = np.flatnonzero(valid.ravel())
-        found = Candidates(block_flat_index(space, block).ravel()[where], lower.ravel()[where],
-                           upper.ravel()[where], np.broadcast_to(area, valid.shape).ravel()[where])
-        return keep_candidates(found, k, separable), valid_points, block.size
+        if where.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0), [np.zeros(0) for _ in range(1 if separable else 8)]
+        sums = chunk_sums(hw, layers, tech, metric, separable)
+        return (block_flat_index(space, block).ravel()[where], np.broadcast_to(area, valid.shape).ravel()[where],
+                [s.ravel()[where] for s in sums])
     except MemoryError:
         raise InputError(f"out of memory evaluating a block of {block.size:,} points of space {space.name!r}: "
                          f"use fewer --workers") from None
+
+
+def live_block(block: Block, space: HardwareSpace, tech: Technology, metric: str, separable: bool,
+               bounds: PairBounds, limit: float) -> Block | None:
+    """The smallest sub-block holding every valid point of ``block`` whose lower bound
+    (:func:`~.grid_bounds.point_lower_bounds`) is at most ``limit`` (None if there is none): the points
+    outside it cannot beat ``limit``."""
+    _, _, valid = block_hardware(space, block)
+    e_f, e_i, e_p = (tech.sram_energy_j_per_bit(np.asarray(sizes, dtype=float)[part])
+                     for sizes, part in zip(space.fitting_sizes(), (block.f, block.i, block.p)))
+    lower = point_lower_bounds(bounds, block.pairs, e_f, e_i, e_p, block.p, metric, separable)
+    live = np.broadcast_to(valid, lower.shape) & ~(lower > limit)  # a NaN bound never skips
+    return _live_box(block, live) if live.any() else None
+
+
+def block_candidates(block: Block, space: HardwareSpace, layers, tech: Technology, metric: str, separable: bool,
+                     k: int, bounds: PairBounds | None = None,
+                     limit: float = np.inf) -> tuple[Candidates, int, int, int]:
+    """Evaluate one block: its kept candidates, its number of valid points, the points evaluated and the
+    runnable ones among them (valid, and every layer has a feasible branch: a finite bound).
+
+    With ``bounds`` and a finite ``limit`` only :func:`live_block` is evaluated.
+    """
+    valid_points = valid_count(space, block)
+    if not valid_points:
+        return Candidates.empty(), 0, 0, 0
+    if bounds is not None and np.isfinite(limit):
+        block = live_block(block, space, tech, metric, separable, bounds, limit)
+        if block is None:
+            return Candidates.empty(), valid_points, 0, 0
+    index, area, sums = block_sums(block, space, layers, tech, metric, separable)
+    lower, upper = sums_bounds(sums, np.ones(index.size, dtype=bool), metric, separable)
+    found = Candidates(index, lower, upper, area)
+    return keep_candidates(found, k, separable), valid_points, block.size, int(np.isfinite(lower).sum())
 
 
 def stream_memory_bytes(max_points: int, workers: int) -> int:
@@ -266,6 +285,30 @@ def _lazy_pool(workers: int, space: HardwareSpace):
                          f"use fewer --workers") from None
 
 
+def stream_blocks(space: HardwareSpace, work, progress: Progress | None = None, max_points: int = 300_000,
+                  workers: int | None = None):
+    """Yield ``(block, work(block))`` for every block of :func:`~.grid_blocks.budget_blocks`, in order, evaluated by
+    ``workers`` processes (:func:`~.grid_sums.worker_map`), after checking :func:`stream_memory_bytes`.
+
+    ``work`` must hold no more than a block's evaluation (:func:`block_sums`)
+    and return only what its caller keeps. ``progress(done, total)`` counts
+    evaluated points (in-budget points and the few over-budget ones the
+    blocks hold).
+    """
+    blocks = list(budget_blocks(space, max_points))
+    total = sum(block.size for block in blocks)
+    workers = worker_count(workers, total)
+    check_memory(stream_memory_bytes(max_points, workers), f"the grid pass over space {space.name!r} "
+                 f"({workers} worker{'s' if workers > 1 else ''} x blocks of {max_points:,} points)")
+    done = 0
+    with worker_map(work, blocks, workers, space) as results:
+        for block, result in zip(blocks, results):
+            done += block.size
+            yield block, result
+            if progress:
+                progress(done, total)
+
+
 def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, metric: str, separable: bool,
                       k: int, progress: Progress | None = None, max_points: int = 300_000,
                       workers: int | None = None, prune: bool | None = None) -> StreamResult:
@@ -297,13 +340,14 @@ def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, 
         queue = bounded_blocks(blocks, bounds, space, tech, metric, separable)
     else:
         bounds, queue = None, [(-np.inf, b) for b in blocks]
-    kept, valid_points, done, evaluated = Candidates.empty(), 0, 0, 0
+    kept, valid_points, done, evaluated, runnable_points = Candidates.empty(), 0, 0, 0, 0
 
-    def take(block: Block, found: Candidates, valid: int, points: int) -> None:
-        nonlocal kept, valid_points, done, evaluated
+    def take(block: Block, found: Candidates, valid: int, points: int, runnable: int) -> None:
+        nonlocal kept, valid_points, done, evaluated, runnable_points
         kept = keep_candidates(Candidates.joined([kept, found]), k, separable)
         valid_points += valid
         evaluated += points
+        runnable_points += runnable
         done += block.size
         if progress:
             progress(done, total)
@@ -317,11 +361,11 @@ def stream_candidates(network: Network, space: HardwareSpace, tech: Technology, 
                     take(running.pop(future), *future.result())
             limit = incumbent(kept, k, separable) * (1 + ROUNDING_MARGIN)
             if bound > limit:  # no point of the block can win: count its valid points, evaluate nothing
-                take(block, Candidates.empty(), valid_count(space, block), 0)
+                take(block, Candidates.empty(), valid_count(space, block), 0, 0)
             elif pool is None:
                 take(block, *work(block, bounds=bounds, limit=limit))
             else:
                 running[pool.submit(work, block, bounds=bounds, limit=limit)] = block
         for future in as_completed(running):
             take(running[future], *future.result())
-    return StreamResult(kept, valid_points, evaluated, int(np.prod(grid_shape(space))), total, prune)
+    return StreamResult(kept, valid_points, evaluated, int(np.prod(grid_shape(space))), total, prune, runnable_points)

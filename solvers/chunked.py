@@ -102,7 +102,8 @@ def chunk_best(network: Network, space: HardwareSpace, tech: Technology, metric:
     check_metric(metric)
     check_aggregate(aggregate)
     separable = is_separable(metric, aggregate)
-    kept, valid_points, _ = block_candidates(block, space, distinct_layers(network), tech, metric, separable, k=1)
+    kept, valid_points, _, _ = block_candidates(block, space, distinct_layers(network), tech, metric, separable,
+                                                k=1)
     if separable:
         best = _best_of(kept.lower, kept.area_um2, kept.index)
         if best is None:

@@ -254,6 +254,10 @@ def solve_built(built: BuiltModel, network: Network, tech: Technology, metric: s
         objective = schedule.objective
     else:
         data: FrontierData = built.data
+        if built.merged is None:
+            # per-point models merged (array solves, no Pyomo overhead per solve): the same least energy
+            # within each delay limit as the model over all offered points
+            built.merged = PointwiseFrontier(data, options, None)
         outcome = product_search(built, metric, driver, options.time_limit_s)
         n = outcome.best.point
         hardware = outcome.best.hardware
