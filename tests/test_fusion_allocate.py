@@ -9,6 +9,7 @@ import pytest
 
 from deepopt_mip.formulation.fusion_grid import fusion_grid
 from deepopt_mip.formulation.graph import NETWORK_INPUT
+from deepopt_mip.formulation.grid_sums import grid_sums
 from deepopt_mip.formulation.networks import Network, load_network
 from deepopt_mip.formulation.spaces import grid_point, load_space
 from deepopt_mip.formulation.technology import load_technology
@@ -75,3 +76,29 @@ def test_allocate_fusion_cli(tmp_path, capsys):
     assert json.loads(mip_out.read_text())["objective"] == pytest.approx(data["objective"], rel=1e-9)
     assert main(args[:3] + ["--metric", "edp", "--fusion", "--solver", "mip"]) == 2
     assert "use --solver enumerate" in capsys.readouterr().err
+
+
+def test_grid_program_on_several_axes_and_chunkings():
+    """The grid program (per ifmap SRAM size, on the box of valid points, R_l values stacked per layer shape)
+    is the per-point program's exact optimum (layer-sum E*D) at every point of a space where J, K, the ifmap
+    and the psum SRAM vary, and never above the unfused optimum for every separable objective; cutting it into smaller chunks and R_l batches changes no
+    number (every point and lane is computed on its own)."""
+    space = load_space("deepopt-16mm2", TECH).with_budget(2).restricted(fsram_kb=16)
+    network = _squeezenet_modules()
+    for metric, aggregate in [("energy", "network"), ("delay", "network"), ("edp", "layer-sum")]:
+        values, _, valid = fusion_grid(network, space, TECH, metric, aggregate)
+        small, _, _ = fusion_grid(network, space, TECH, metric, aggregate, max_points=40)
+        assert np.array_equal(values, small)
+        flat = values.ravel()
+        indices = np.flatnonzero(valid.ravel())
+        assert len(indices) >= 20 and np.isfinite(flat[indices]).all()
+        assert np.isinf(flat[np.flatnonzero(~valid.ravel())]).all()
+        (unfused,), _, _ = grid_sums(network, space, TECH, metric, True)
+        assert (values[valid] <= unfused[valid] * (1 + 1e-12)).all()  # the two passes sum in other orders
+        if metric == "energy":  # some points fuse, so the stacked R_l > 0 lanes are exercised
+            assert (values[valid] < unfused[valid] * (1 - 1e-6)).sum() >= 5
+        if aggregate != "layer-sum":  # the per-point program once (it costs ~0.1 s a point)
+            continue
+        for index in indices:
+            exact = best_fusion(network, grid_point(space, int(index)), TECH, metric, aggregate).objective
+            assert flat[index] == pytest.approx(exact, rel=1e-12)
