@@ -143,6 +143,28 @@ def stacked_keys(layer, hw, tech, modes: dict, metric: str, separable: bool, sha
     return out
 
 
+def point_keys(network, moves, hw: ArrayHardware, tech, metric: str, separable: bool,
+               max_points: int = 50_000) -> list[dict]:
+    """Per layer, {(R_l, fused in, fused out): key arrays} over the points of ``hw`` (fields of one axis, the
+    points), for every mode its transitions ``moves`` take: :func:`stacked_keys` once per layer shape."""
+    points = int(np.prod(np.broadcast_shapes(*(np.shape(getattr(hw, f.name)) for f in fields(ArrayHardware)))))
+    column = ArrayHardware(*(np.reshape(v, (-1, 1)) if np.ndim(v) == 1 else v
+                             for v in (getattr(hw, f.name) for f in fields(ArrayHardware))))
+    shape_of = [replace(layer, name="-") for layer in network.layers]
+    modes: dict = {}
+    for l, layer_moves in enumerate(moves):
+        for t in layer_moves:
+            modes.setdefault(shape_of[l], {}).setdefault(t.reserved_bits, set()).add((t.fused_in, t.fused_out))
+    priced: dict = {}
+    out = []
+    for l, layer in enumerate(network.layers):
+        if shape_of[l] not in priced:
+            priced[shape_of[l]] = stacked_keys(layer, column, tech, modes.get(shape_of[l], {}), metric, separable,
+                                               (points, 1), max_points)
+        out.append({mode: [np.ravel(k) for k in keys] for mode, keys in priced[shape_of[l]].items()})
+    return out
+
+
 def chunk_values(network, graph: FusionGraph, moves, hw, tech: Technology, metric: str, separable: bool,
                  shape, max_points: int = 50_000) -> list[np.ndarray]:
     """The program's least sums (1 or 2 arrays of ``shape``) on one block of the grid.

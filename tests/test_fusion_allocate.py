@@ -79,10 +79,10 @@ def test_allocate_fusion_cli(tmp_path, capsys):
 
 
 def test_grid_program_on_several_axes_and_chunkings():
-    """The grid program (per ifmap SRAM size, on the box of valid points, R_l values stacked per layer shape)
-    is the per-point program's exact optimum (layer-sum E*D) at every point of a space where J, K, the ifmap
-    and the psum SRAM vary, and never above the unfused optimum for every separable objective; cutting it into smaller chunks and R_l batches changes no
-    number (every point and lane is computed on its own)."""
+    """The grid program (per ifmap SRAM size, on the box of its valid points, R_l values stacked per layer
+    shape) is the per-point program's exact optimum (layer-sum E*D) at every point of a space where J, K,
+    the ifmap and the psum SRAM vary, and never above the unfused optimum for every separable objective;
+    cutting it into smaller chunks and R_l batches changes no number (every lane is computed on its own)."""
     space = load_space("deepopt-16mm2", TECH).with_budget(2).restricted(fsram_kb=16)
     network = _squeezenet_modules()
     for metric, aggregate in [("energy", "network"), ("delay", "network"), ("edp", "layer-sum")]:
