@@ -80,25 +80,26 @@ def test_allocate_fusion_cli(tmp_path, capsys):
 
 def test_grid_program_on_several_axes_and_chunkings():
     """The grid program (per ifmap SRAM size, on the box of its valid points, R_l values stacked per layer
-    shape) is the per-point program's exact optimum (layer-sum E*D) at every point of a space where J, K,
-    the ifmap and the psum SRAM vary, and never above the unfused optimum for every separable objective;
-    cutting it into smaller chunks and R_l batches changes no number (every lane is computed on its own)."""
+    shape) is never above the unfused optimum for every separable objective on a space where J, K, the
+    ifmap and the psum SRAM vary; cutting it into smaller chunks and R_l batches changes no number (every
+    lane is computed on its own); and it is the per-point program's exact optimum (layer-sum E*D) at
+    every point of the slice with 8 kB of psum SRAM."""
     space = load_space("deepopt-16mm2", TECH).with_budget(2).restricted(fsram_kb=16)
     network = _squeezenet_modules()
     for metric, aggregate in [("energy", "network"), ("delay", "network"), ("edp", "layer-sum")]:
         values, _, valid = fusion_grid(network, space, TECH, metric, aggregate)
         small, _, _ = fusion_grid(network, space, TECH, metric, aggregate, max_points=40)
         assert np.array_equal(values, small)
-        flat = values.ravel()
-        indices = np.flatnonzero(valid.ravel())
-        assert len(indices) >= 20 and np.isfinite(flat[indices]).all()
-        assert np.isinf(flat[np.flatnonzero(~valid.ravel())]).all()
+        assert valid.sum() >= 50 and np.isfinite(values[valid]).all() and np.isinf(values[~valid]).all()
         (unfused,), _, _ = grid_sums(network, space, TECH, metric, True)
         assert (values[valid] <= unfused[valid] * (1 + 1e-12)).all()  # the two passes sum in other orders
         if metric == "energy":  # some points fuse, so the stacked R_l > 0 lanes are exercised
             assert (values[valid] < unfused[valid] * (1 - 1e-6)).sum() >= 5
-        if aggregate != "layer-sum":  # the per-point program once (it costs ~0.1 s a point)
-            continue
-        for index in indices:
-            exact = best_fusion(network, grid_point(space, int(index)), TECH, metric, aggregate).objective
-            assert flat[index] == pytest.approx(exact, rel=1e-12)
+    psum = space.restricted(psram_kb=8)
+    values, _, valid = fusion_grid(network, psum, TECH, "edp", "layer-sum")
+    flat = values.ravel()
+    indices = np.flatnonzero(valid.ravel())
+    assert len(indices) >= 20
+    for index in indices:
+        exact = best_fusion(network, grid_point(psum, int(index)), TECH, "edp", "layer-sum").objective
+        assert flat[index] == pytest.approx(exact, rel=1e-12)
