@@ -42,7 +42,7 @@ import numpy as np
 from deepopt_mip.formulation.costmodel.fusion import FusionGraph, resident_capacity_bits
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.errors import InputError
-from deepopt_mip.formulation.fusion_grid import fusion_grid, layer_keys, transitions
+from deepopt_mip.formulation.fusion_grid import fusion_grid, point_keys, transitions
 from deepopt_mip.formulation.fusion_mip import (chosen_fusion, chosen_schedule, fusion_frontier_model, fusion_model,
                                                 layer_modes)
 from deepopt_mip.formulation.fusion_mip_points import (FusionFrontierData, frontier_candidates, fused_corners,
@@ -175,10 +175,11 @@ def mip_fusion_allocate(network, space: HardwareSpace, tech, metric: str, aggreg
     hw = points_hardware(space, flat)
     graph = FusionGraph.of(network)
     moves = transitions(graph, float(space.bits_ifmap), float(np.max(resident_capacity_bits(hw))))
+    keys = point_keys(network, moves, hw, tech, metric, True)
     costs = {}
     for l, modes in enumerate(layer_modes(moves)):
-        for k, (reserved, fused_in, fused_out) in enumerate(modes):
-            (costs[l, k],) = layer_keys(network.layers[l], hw, tech, reserved, fused_in, fused_out, metric, True)
+        for k, mode in enumerate(modes):
+            (costs[l, k],) = keys[l][mode]
     model = fusion_model(graph, moves, points, costs, np.asarray(resident_capacity_bits(hw)),
                          scale=float(np.min(fused_values.ravel()[flat])))
     build_s = time.perf_counter() - start

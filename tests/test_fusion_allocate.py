@@ -11,6 +11,7 @@ import yaml
 
 from deepopt_mip.formulation.fusion_grid import fusion_grid
 from deepopt_mip.formulation.graph import NETWORK_INPUT
+from deepopt_mip.formulation.grid_sums import grid_sums
 from deepopt_mip.formulation.networks import Network, load_network
 from deepopt_mip.formulation.spaces import grid_point, load_space
 from deepopt_mip.formulation.technology import load_technology
@@ -88,3 +89,30 @@ def test_allocate_fusion_cli(tmp_path):
     mip_out = tmp_path / "m.json"
     assert main(args + ["--fusion", "--solver", "mip", "--json", str(mip_out), "--quiet"]) == 0
     assert json.loads(mip_out.read_text())["objective"] == pytest.approx(data["objective"], rel=1e-9)
+
+
+def test_grid_program_on_several_axes_and_chunkings():
+    """The grid program (per ifmap SRAM size, on the box of its valid points, R_l values stacked per layer
+    shape) is never above the unfused optimum for every separable objective on a space where J, K, the
+    ifmap and the psum SRAM vary; cutting it into smaller chunks and R_l batches changes no number (every
+    lane is computed on its own); and it is the per-point program's exact optimum (layer-sum E*D) at
+    every point of the slice with 8 kB of psum SRAM."""
+    space = load_space("deepopt-16mm2", TECH).with_budget(2).restricted(fsram_kb=16)
+    network = _squeezenet_modules()
+    for metric, aggregate in [("energy", "network"), ("delay", "network"), ("edp", "layer-sum")]:
+        values, _, valid = fusion_grid(network, space, TECH, metric, aggregate)
+        small, _, _ = fusion_grid(network, space, TECH, metric, aggregate, max_points=40)
+        assert np.array_equal(values, small)
+        assert valid.sum() >= 50 and np.isfinite(values[valid]).all() and np.isinf(values[~valid]).all()
+        (unfused,), _, _ = grid_sums(network, space, TECH, metric, True)
+        assert (values[valid] <= unfused[valid] * (1 + 1e-12)).all()  # the two passes sum in other orders
+        if metric == "energy":  # some points fuse, so the stacked R_l > 0 lanes are exercised
+            assert (values[valid] < unfused[valid] * (1 - 1e-6)).sum() >= 5
+    psum = space.restricted(psram_kb=8)
+    values, _, valid = fusion_grid(network, psum, TECH, "edp", "layer-sum")
+    flat = values.ravel()
+    indices = np.flatnonzero(valid.ravel())
+    assert len(indices) >= 20
+    for index in indices:
+        exact = best_fusion(network, grid_point(psum, int(index)), TECH, "edp", "layer-sum").objective
+        assert flat[index] == pytest.approx(exact, rel=1e-12)
