@@ -9,9 +9,10 @@ Per network w:
 * uncapped, and the metric separable for it (``layer-sum``, or E or D
   alone): the program with key m(E_l, D_l) gives the exact fused optimum
   of w at every point;
-* otherwise (a cap, or a product under ``network``): the program with key
-  E_l gives min sum E, with key D_l min sum D (each over every fusion set
-  and branch, a branch counting where that quantity is finite); every
+* otherwise (a cap, or a product under ``network``): one program with the
+  keys E_l and D_l (:func:`~.fusion_grid.fusion_sums`) gives min sum E and
+  min sum D (each over every fusion set and every branch where both are
+  finite, i.e. over the schedules that can run); every
   fused schedule's totals lie at or above (min sum E, min sum D), so
   m(min sum E, min sum D) is a lower bound (m is non-decreasing in E and
   D), and a point whose min sum D (min sum E) exceeds w's delay (energy)
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepopt_mip.formulation.fusion_grid import fusion_grid
+from deepopt_mip.formulation.fusion_grid import fusion_grid, fusion_sums
 from deepopt_mip.formulation.grid_sums import Progress
 from deepopt_mip.formulation.metrics import metric_value
 from deepopt_mip.formulation.problem import Problem
@@ -34,7 +35,8 @@ from deepopt_mip.formulation.study_bounds import StudyBounds, exact_per_network,
 
 
 def fused_study_bounds(problem: Problem, progress: Progress | None = None) -> StudyBounds:
-    """One (uncapped separable network) or two (otherwise) grid programs per network (module docstring)."""
+    """One grid program per network: its exact fused optimum (uncapped separable network) or its least
+    fused energy and least fused delay (otherwise; module docstring)."""
     total = None
     least_delay, least_energy = {}, {}
     area = valid = None
@@ -44,9 +46,8 @@ def fused_study_bounds(problem: Problem, progress: Progress | None = None) -> St
                                              problem.aggregate, progress)
             bound = bound.ravel()
         else:
-            e_min, area, valid = fusion_grid(item.network, problem.space, problem.tech, "energy", "network",
-                                             progress)
-            d_min, _, _ = fusion_grid(item.network, problem.space, problem.tech, "delay", "network", progress)
+            (e_min, d_min), area, valid = fusion_sums(item.network, problem.space, problem.tech, "edp", "network",
+                                                      progress)
             e_min, d_min = e_min.ravel(), d_min.ravel()
             with np.errstate(invalid="ignore"):
                 bound = np.where(np.isfinite(e_min) & np.isfinite(d_min),
