@@ -32,7 +32,7 @@ from deepopt_mip.formulation.grid_blocks import Block, budget_blocks
 from deepopt_mip.formulation.grid_bounds import (ROUNDING_MARGIN, PairBounds, block_lower_bound,
                                                 least_energy_per_bit, pair_bounds, point_lower_bounds)
 from deepopt_mip.formulation.grid_sums import (Progress, _start_worker, chunk_sums, distinct_layers, sums_bounds,
-                                              worker_count)
+                                              worker_count, worker_map)
 from deepopt_mip.formulation.memory import check_memory
 from deepopt_mip.formulation.networks import Network
 from deepopt_mip.formulation.spaces import HardwareSpace, grid_shape

@@ -77,13 +77,7 @@ def study_bounds(problem: Problem, progress: Progress | None = None, workers: in
             sums, area, valid = grid_sums(item.network, problem.space, problem.tech, pass_metric, False,
                                           progress, workers=workers)
             e_min, d_min = sums[0].ravel(), sums[1].ravel()
-            with np.errstate(invalid="ignore"):
-                bound = np.where(np.isfinite(e_min) & np.isfinite(d_min),
-                                 metric_value(e_min, d_min, problem.metric), np.inf)
-            if item.max_delay_cycles is not None:
-                bound = np.where(d_min <= item.max_delay_cycles, bound, np.inf)
-            if item.max_energy_j is not None:
-                bound = np.where(e_min <= item.max_energy_j, bound, np.inf)
+            bound = corner_bound(e_min, d_min, item, problem.metric)
         flat_valid = valid.ravel()
         if d_min is None:
             corner_e = corner_d = None
@@ -100,6 +94,19 @@ def study_bounds(problem: Problem, progress: Progress | None = None, workers: in
     return StudyBounds(lower=total, area_um2=area.ravel(), valid=valid.ravel(), exact=exact,
                        least_delay_cycles=least_delay, least_energy_j=least_energy, corner_energy_j=corner_e,
                        corner_delay_cycles=corner_d)
+
+
+def corner_bound(e_min: np.ndarray, d_min: np.ndarray, item: StudyNetwork, metric: str) -> np.ndarray:
+    """Per point m(``e_min``, ``d_min``), a lower bound of network ``item``'s metric over the schedules
+    at or above that ideal corner (m is non-decreasing in E and D); ``inf`` where the corner is not finite
+    or already exceeds one of ``item``'s caps (no schedule there meets it)."""
+    with np.errstate(invalid="ignore"):
+        bound = np.where(np.isfinite(e_min) & np.isfinite(d_min), metric_value(e_min, d_min, metric), np.inf)
+    if item.max_delay_cycles is not None:
+        bound = np.where(d_min <= item.max_delay_cycles, bound, np.inf)
+    if item.max_energy_j is not None:
+        bound = np.where(e_min <= item.max_energy_j, bound, np.inf)
+    return bound
 
 
 def study_candidates(problem: Problem, progress: Progress | None = None,

@@ -29,9 +29,8 @@ import numpy as np
 
 from deepopt_mip.formulation.fusion_grid import fusion_grid, fusion_sums
 from deepopt_mip.formulation.grid_sums import Progress
-from deepopt_mip.formulation.metrics import metric_value
 from deepopt_mip.formulation.problem import Problem
-from deepopt_mip.formulation.study_bounds import StudyBounds, exact_per_network, no_point_error
+from deepopt_mip.formulation.study_bounds import StudyBounds, corner_bound, exact_per_network, no_point_error
 
 
 def fused_study_bounds(problem: Problem, progress: Progress | None = None) -> StudyBounds:
@@ -49,13 +48,7 @@ def fused_study_bounds(problem: Problem, progress: Progress | None = None) -> St
             (e_min, d_min), area, valid = fusion_sums(item.network, problem.space, problem.tech, "edp", "network",
                                                       progress)
             e_min, d_min = e_min.ravel(), d_min.ravel()
-            with np.errstate(invalid="ignore"):
-                bound = np.where(np.isfinite(e_min) & np.isfinite(d_min),
-                                 metric_value(e_min, d_min, problem.metric), np.inf)
-            if item.max_delay_cycles is not None:
-                bound = np.where(d_min <= item.max_delay_cycles, bound, np.inf)
-            if item.max_energy_j is not None:
-                bound = np.where(e_min <= item.max_energy_j, bound, np.inf)
+            bound = corner_bound(e_min, d_min, item, problem.metric)
             flat_valid = valid.ravel()
             if flat_valid.any():
                 least_delay[item.name] = float(np.min(np.where(flat_valid, d_min, np.inf)))
