@@ -44,7 +44,7 @@ def _brute_force(network, space, metric, aggregate):
     return values
 
 
-@pytest.mark.parametrize("metric", ["energy", "edp"])
+@pytest.mark.parametrize("metric", [pytest.param("energy", marks=pytest.mark.slow), "edp"])
 def test_grid_program_against_every_point(small_space, metric):
     """Separable: the grid pass is each point's fused optimum; products: a lower bound of it."""
     network = _squeezenet_modules()

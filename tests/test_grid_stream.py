@@ -100,7 +100,7 @@ def same_solution(a, b):
             and a.worst == b.worst and a.points == b.points and a.branches == b.branches)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spaces(), networks(), st.sampled_from(["energy", "delay", "edp", "e2dp", "ed2p"]),
        st.sampled_from(["network", "layer-sum"]), st.integers(0, 4), st.integers(1, 3000))
 def test_streamed_enumeration_equals_the_full_grid(space, network, metric, aggregate, top_k, max_points):

@@ -109,6 +109,7 @@ def brute_force_frontier(network, space):
     return e[keep], d[keep]
 
 
+@pytest.mark.slow  # the default suite checks the whole frontier against a brute force in test_mip_frontier.py
 def test_frontier_sweep_is_the_brute_force_frontier():
     network, space = load_network("alexnet"), space_mm2(2)
     want_e, want_d = brute_force_frontier(network, space)

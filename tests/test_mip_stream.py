@@ -59,7 +59,7 @@ def full_grid_frontier_screen(network, space, metric):
     return runnable[keep], d_min[runnable].min(), int(valid.sum())
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spaces(), networks(), st.sampled_from([None, "edp", "e2dp", "ed2p"]), SMALL_BLOCKS)
 def test_streamed_frontier_screen_equals_the_full_grid_screen(space, network, metric, max_points):
     want, floor, valid = full_grid_frontier_screen(network, space, metric)
@@ -73,7 +73,7 @@ def test_streamed_frontier_screen_equals_the_full_grid_screen(space, network, me
     assert data.points.grid_points == valid
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spaces(), networks(), st.sampled_from([("energy", "network"), ("delay", "network"), ("edp", "layer-sum")]),
        st.integers(1, 6), SMALL_BLOCKS)
 def test_streamed_separable_screen_equals_the_full_grid_screen(space, network, objective, offer, max_points):

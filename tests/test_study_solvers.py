@@ -100,7 +100,7 @@ def studies(draw):
                    max_branches=limit)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(studies())
 def test_both_solvers_equal_a_brute_force_over_every_schedule(problem):
     want = brute_force(problem)
@@ -170,6 +170,7 @@ def test_mip_equals_enumeration_on_two_network_products(metric, max_branches):
     assert mip_study(problem).objective == pytest.approx(enumerate_study(problem).objective, rel=1e-6)
 
 
+@pytest.mark.slow  # limits vs a brute force: test_both_solvers_equal_a_brute_force_over_every_schedule
 def test_branch_limit_one_to_five_never_improves_as_it_tightens_and_both_solvers_agree():
     values = []
     for limit in range(1, 6):
