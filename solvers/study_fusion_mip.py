@@ -41,7 +41,7 @@ from deepopt_mip.formulation.study_model import product_roles
 from deepopt_mip.solvers.fusion_schedule import FusionCosts, best_for_fusion_set, fusion_schedule
 from deepopt_mip.solvers.highs_driver import HighsDriver, MipOptions, SolverFailure
 from deepopt_mip.solvers.solution import Solution
-from deepopt_mip.solvers.study_mip import FIRST_OFFER, Search, box_search, is_linear
+from deepopt_mip.solvers.study_mip import FIRST_OFFER, Search, box_search, is_linear, next_offer
 from deepopt_mip.solvers.study_solution import solution_from_fusion_schedules
 
 
@@ -124,12 +124,9 @@ def mip_fused_study(problem: Problem, options: MipOptions | None = None,
             y_floors = [(energy_ref if y == "energy" else delay_ref)[w] for w in range(len(problem.networks))]
             round_bound = box_search(problem, model, model.network_blocks, search, floors, y_floors,
                                      solve_and_offer)
-        left_out = lower[order[offered]] if offered < order.size else math.inf
-        best_value = search.best.objective if search.best is not None else math.inf
-        if left_out >= best_value or offered == order.size or not search.proven:
+        left_out, offered = next_offer(lower, order, offered, search)
+        if offered is None:
             break
-        below = int(np.searchsorted(lower[order], best_value, side="left"))
-        offered = min(order.size, max(2 * offered, below))
     if search.best is None or not math.isfinite(search.best.objective):
         raise no_point_error(problem, bounds)
     best, index = search.best, search.best_flat

@@ -248,6 +248,19 @@ def box_search(problem, model, blocks, search: Search, floors, y_floors, solve_a
     return min([search.best.objective if search.best else math.inf] + closed + [entry[0] for entry in heap])
 
 
+def next_offer(lower: np.ndarray, order: np.ndarray, offered: int, search: Search) -> tuple[float, int | None]:
+    """After a round over the first ``offered`` points of ``order`` (by increasing lower bound): the least
+    bound left out, and how many points the next round offers, or None when the round was final (no point
+    left out can beat the best found, every point was offered, or the search stopped unproven). The next
+    round takes every point whose bound is below the best found, and at least twice as many points."""
+    left_out = lower[order[offered]] if offered < order.size else math.inf
+    best_value = search.best.objective if search.best is not None else math.inf
+    if left_out >= best_value or offered == order.size or not search.proven:
+        return left_out, None
+    below = int(np.searchsorted(lower[order], best_value, side="left"))
+    return left_out, min(order.size, max(2 * offered, below))
+
+
 def mip_study(problem: Problem, options: MipOptions | None = None, progress: Progress | None = None,
               workers: int | None = None) -> Solution:
     """The optimum of ``problem`` by MIP (see the module docstring)."""
@@ -270,12 +283,9 @@ def mip_study(problem: Problem, options: MipOptions | None = None, progress: Pro
         model = study_model(problem, points, tables, _scale(tables, lower[flat]), "linear" if linear else "box")
         build_s += time.perf_counter() - built
         round_bound = (_linear_round if linear else _box_round)(problem, model, tables, flat, search)
-        left_out = lower[order[offered]] if offered < order.size else math.inf
-        best_value = search.best.objective if search.best is not None else math.inf
-        if left_out >= best_value or offered == order.size or not search.proven:
+        left_out, offered = next_offer(lower, order, offered, search)
+        if offered is None:
             break
-        below = int(np.searchsorted(lower[order], best_value, side="left"))
-        offered = min(order.size, max(2 * offered, below))
     if search.best is None or not math.isfinite(search.best.objective):
         raise no_point_error(problem, bounds)
     bound = min(round_bound, left_out)
