@@ -51,8 +51,9 @@ from deepopt_mip.solvers.highs_driver import ArrayHighs, HighsDriver, MipOptions
 from deepopt_mip.solvers.solution import Solution
 
 SWEEP_STEP = 1e-7
-"""Relative decrease of the delay limit below the last frontier point's delay (well above HiGHS's 1e-9
-feasibility tolerance, so the same point is never returned twice)."""
+"""Relative decrease of the delay limit below the last frontier point's delay (ten times HiGHS's MIP
+feasibility tolerance on the scaled delay, :data:`~.highs_driver.MIP_FEASIBILITY_TOLERANCE`, so the same point
+is never returned twice)."""
 ENERGY_TIE = 1e-12
 """Two frontier energies this close (relative) are the same energy summed in another order."""
 NARROW = 1e-3
@@ -356,7 +357,7 @@ class MergedFrontier:
             raise FrontierTimeLimit(max(bound, self._value(n, limit)[0]))
         if result.status != "optimal" or point is None:
             raise SolverFailure(f"HiGHS stopped at the delay limit {limit:.6g}: {result.status}")
-        # D may exceed the limit by HiGHS's feasibility tolerance (1e-9 of the scaled delay): the solve
+        # D may exceed the limit by HiGHS's feasibility tolerance (1e-8 of the scaled delay): the solve
         # still answers the limit it was given
         self.known[n] = (min(point.delay_cycles, limit), limit, point)
 
