@@ -89,10 +89,12 @@ def layer_terms(layer, count: int, hw: ArrayHardware, tech: Technology, metric: 
                 shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
     """One distinct layer's contribution to the sums (see the module docstring), each times ``count``.
 
-    Every operation writes into arrays allocated once per layer (``out=``,
-    ``np.copyto(..., where=)``) rather than into a new temporary per step;
-    the operations and their order are those of the plain expressions, so
-    the numbers are the same bit for bit.
+    Selections are ``np.where`` into new arrays (the allocator keeps freed
+    memory for reuse, :mod:`~deepopt_mip.formulation.allocator`), which numpy
+    runs at about twice the speed of a masked ``np.copyto`` into an existing
+    one; a factor of 1 is not multiplied (x * 1 is x). The operations on each
+    number are those of the plain expressions, so the numbers are the same bit
+    for bit.
     """
     if separable:
         # a metric of energy alone needs no delay, so no stall model (the one part of the counts that
@@ -106,7 +108,7 @@ def layer_terms(layer, count: int, hw: ArrayHardware, tech: Technology, metric: 
                 best = np.array(np.broadcast_to(value, shape))
             else:
                 np.minimum(best, value, out=best)
-        return (np.multiply(best, count, out=best),)
+        return (best if count == 1 else np.multiply(best, count, out=best),)
     costs = branch_energy_delay(layer, hw, tech)
     # Per branch: energy and delay where both are finite (else inf), and the per-layer metric there
     # (E^a D^b of two infs is inf, as the metric of an unusable branch must be: a, b >= 1 here).
@@ -117,26 +119,26 @@ def layer_terms(layer, count: int, hw: ArrayHardware, tech: Technology, metric: 
         e_use.append(np.where(ok, energy, np.inf))
         d_use.append(np.where(ok, delay, np.inf))
         per_layer.append(metric_value(e_use[-1], d_use[-1], metric))
-    better = np.empty(shape, dtype=bool)
 
     def first_least(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Energy and delay of the first branch with the least key (np.argmin's choice; the keys hold no
-        NaN), found branch by branch instead of on stacked arrays."""
-        pick_e, pick_d = e_use[0].copy(), d_use[0].copy()
-        best = pick_e if keys is e_use else pick_d if keys is d_use else keys[0].copy()
-        for key, energy, delay in zip(keys[1:], e_use[1:], d_use[1:]):
-            np.less(key, best, out=better)
-            if best is not pick_e and best is not pick_d:
-                np.copyto(best, key, where=better)
-            np.copyto(pick_e, energy, where=better)
-            np.copyto(pick_d, delay, where=better)
+        NaN), found branch by branch instead of on stacked arrays: a later branch replaces the pick where
+        its key is less than the least so far."""
+        pick_e, pick_d, best = e_use[0], d_use[0], keys[0]
+        last = len(keys) - 1
+        for b in range(1, last + 1):
+            better = keys[b] < best
+            pick_e = np.where(better, e_use[b], pick_e)
+            pick_d = np.where(better, d_use[b], pick_d)
+            if b < last:
+                best = pick_e if keys is e_use else pick_d if keys is d_use else np.where(better, keys[b], best)
         return pick_e, pick_d
 
-    least_e, least_d, by_metric = first_least(e_use), first_least(d_use), first_least(per_layer)
-    for v in least_e + least_d + by_metric:
-        np.multiply(v, count, out=v)
+    picks = first_least(e_use) + first_least(d_use) + first_least(per_layer)
+    if count != 1:
+        picks = tuple(v * count for v in picks)
     # the least energy is the energy of the least-energy branch, and likewise for the delay
-    return (least_e[0], least_d[1]) + least_e + least_d + by_metric
+    return (picks[0], picks[3]) + picks
 
 
 def chunk_sums(hardware: ArrayHardware, layers: list[tuple[object, int]], tech: Technology, metric: str,

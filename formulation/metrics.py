@@ -61,9 +61,10 @@ def metric_value(energy_j: Number, delay_cycles: Number, metric: str) -> Number:
     energy = np.asarray(energy_j, dtype=float)
     delay = np.asarray(delay_cycles, dtype=float)
     shape = np.broadcast(energy, delay).shape
-    # E^a D^b without multiplying an array of ones first (1 * x is x: the same numbers, fewer passes)
+    # E^a D^b without multiplying an array of ones first (1 * x is x: the same numbers, fewer passes),
+    # nor raising to the power 1 (x**1 is x)
     if a and b:
-        value = energy**a * delay**b
+        value = (energy if a == 1 else energy**a) * (delay if b == 1 else delay**b)
     elif a or b:
         value = energy**a if a else delay**b
         if np.shape(value) != shape:
