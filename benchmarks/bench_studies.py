@@ -13,7 +13,7 @@ enumeration's seconds, and whether both agree (relative 1e-6).
 
 ``--scale`` measures the grid pass of a study instead: each (space, metric,
 interpreter) runs as a child process under ``/usr/bin/time -v`` and the
-table gives its wall time, its peak resident memory (``Maximum resident set
+table gives its wall time, its CPU time (user + system), its peak resident memory (``Maximum resident set
 size``: the largest single process; with ``--workers 1``, the default, the
 whole run), the valid points, the passes of the streamed window (``-`` for a
 code without it), the optimum and its objective, and whether every
@@ -112,11 +112,12 @@ def timed_child(python: str, argv: list[str], timeout_s: float) -> dict:
         return {"error": f"over {timeout_s:g} s"}
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
     elapsed = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", done.stderr)
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): (\S+)", done.stderr))
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         return {"error": (done.stderr.strip().splitlines() or ["?"])[0][:60]}
     seconds = sum(float(part) * 60 ** n for n, part in enumerate(reversed(elapsed.group(1).split(":"))))
-    return {**json.loads(lines[-1]), "elapsed_s": seconds, "max_rss_mb": int(rss.group(1)) / 1024}
+    return {**json.loads(lines[-1]), "elapsed_s": seconds, "cpu_s": cpu, "max_rss_mb": int(rss.group(1)) / 1024}
 
 
 def scale(args) -> None:
@@ -128,7 +129,7 @@ def scale(args) -> None:
     caps = json.dumps(STUDIES[args.study])
     print(f"study: {' + '.join(f'{n} (max delay {c:g})' for n, c in STUDIES[args.study].items())}, "
           f"solver {args.solver}, {args.workers} worker(s)")
-    print(f"{'space':<8}{'metric':<8}{'code':<6}{'wall s':>9}{'peak RSS MB':>13}{'valid points':>14}{'passes':>8}  "
+    print(f"{'space':<8}{'metric':<8}{'code':<6}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{'valid points':>14}{'passes':>8}  "
           f"{'optimum':<20}{'objective':>14}  same")
     with tempfile.TemporaryDirectory() as folder:
         for space in args.spaces:
@@ -146,7 +147,7 @@ def scale(args) -> None:
                     if "error" in r:
                         print(f"{space:<8}{metric:<8}{label:<6}  {r['error']}", flush=True)
                         continue
-                    print(f"{space:<8}{metric:<8}{label:<6}{r['elapsed_s']:>9.1f}{r['max_rss_mb']:>13.0f}"
+                    print(f"{space:<8}{metric:<8}{label:<6}{r['elapsed_s']:>9.1f}{r['cpu_s']:>9.1f}{r['max_rss_mb']:>13.0f}"
                           f"{r['points']:>14,}{r['passes'] or '-':>8}  {r['point']:<20}{r['objective']:>14.6g}  "
                           f"{'yes' if same else 'NO'}", flush=True)
 
