@@ -212,9 +212,10 @@ def block_candidates(block: Block, space: HardwareSpace, layers, tech: Technolog
     return keep_candidates(found, k, separable), valid_points, block.size, int(np.isfinite(lower).sum())
 
 
-def stream_memory_bytes(max_points: int, workers: int) -> int:
-    """Estimated peak memory of :func:`stream_candidates`: per process the base, per worker a block."""
-    return (workers + 1) * BASE_BYTES + workers * BYTES_PER_POINT * max_points
+def stream_memory_bytes(max_points: int, workers: int, bytes_per_point: int = BYTES_PER_POINT) -> int:
+    """Estimated peak memory of :func:`stream_candidates`: per process the base, per worker a block of
+    ``bytes_per_point`` bytes per point."""
+    return (workers + 1) * BASE_BYTES + workers * bytes_per_point * max_points
 
 
 def incumbent(kept: Candidates, k: int, separable: bool) -> float:
@@ -286,9 +287,10 @@ def _lazy_pool(workers: int, space: HardwareSpace):
 
 
 def stream_blocks(space: HardwareSpace, work, progress: Progress | None = None, max_points: int = 300_000,
-                  workers: int | None = None):
+                  workers: int | None = None, bytes_per_point: int = BYTES_PER_POINT, kept_bytes: int = 0):
     """Yield ``(block, work(block))`` for every block of :func:`~.grid_blocks.budget_blocks`, in order, evaluated by
-    ``workers`` processes (:func:`~.grid_sums.worker_map`), after checking :func:`stream_memory_bytes`.
+    ``workers`` processes (:func:`~.grid_sums.worker_map`), after checking :func:`stream_memory_bytes`
+    (``bytes_per_point`` per block point in a worker) plus ``kept_bytes`` (what the caller keeps).
 
     ``work`` must hold no more than a block's evaluation (:func:`block_sums`)
     and return only what its caller keeps. ``progress(done, total)`` counts
@@ -298,7 +300,8 @@ def stream_blocks(space: HardwareSpace, work, progress: Progress | None = None, 
     blocks = list(budget_blocks(space, max_points))
     total = sum(block.size for block in blocks)
     workers = worker_count(workers, total)
-    check_memory(stream_memory_bytes(max_points, workers), f"the grid pass over space {space.name!r} "
+    check_memory(stream_memory_bytes(max_points, workers, bytes_per_point) + kept_bytes,
+                 f"the grid pass over space {space.name!r} "
                  f"({workers} worker{'s' if workers > 1 else ''} x blocks of {max_points:,} points)")
     done = 0
     with worker_map(work, blocks, workers, space) as results:

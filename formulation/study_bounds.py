@@ -1,6 +1,6 @@
 """Valid lower bounds of a study's objective on every grid point, from one grid pass per network.
 
-Per network w (:mod:`~deepopt_mip.formulation.grid_sums`):
+Per network w (the sums of :mod:`~deepopt_mip.formulation.grid_sums`):
 
 * uncapped, and the metric separable for it (``layer-sum``, or E or D
   alone): the separable pass gives sum_l n_l min_b m(E_lb, D_lb), the exact
@@ -16,6 +16,12 @@ Per network w (:mod:`~deepopt_mip.formulation.grid_sums`):
 The study's bound is sum_w weight_w * bound_w (inf where a network cannot
 run or meet its caps). It is exact when every network is of the first kind
 and there is no branch limit.
+
+:func:`study_bounds` holds these over the whole grid cube (its memory is
+checked up front, :func:`~.grid_sums.grid_sums`): the study frontier uses it
+(the corners of every feasible point). The enumeration and the MIP of a study
+stream the same bounds over the in-budget blocks in bounded memory
+(:mod:`~deepopt_mip.formulation.study_stream`).
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ class StudyBounds:
     """Weighted sums over the networks of the ideal corners (sum_w weight_w E_min,w and the same for D; inf
     where a network cannot run or meet its caps); None when some network took the separable pass."""
 
+    @property
+    def valid_points(self) -> int:
+        return int(self.valid.sum())
+
     def candidate_order(self) -> np.ndarray:
         """Flat indices of the points with a finite bound, most promising first: by bound, then smaller
         area, then grid order (the reference's tie-break)."""
@@ -61,7 +71,7 @@ class StudyBounds:
 
 
 def study_bounds(problem: Problem, progress: Progress | None = None, workers: int | None = None) -> StudyBounds:
-    """One grid pass per network (see the module docstring)."""
+    """One full-grid pass per network (see the module docstring)."""
     total = None
     least_delay, least_energy = {}, {}
     corner_e = corner_d = np.zeros(1)
@@ -109,20 +119,11 @@ def corner_bound(e_min: np.ndarray, d_min: np.ndarray, item: StudyNetwork, metri
     return bound
 
 
-def study_candidates(problem: Problem, progress: Progress | None = None,
-                     workers: int | None = None) -> tuple[StudyBounds, np.ndarray]:
-    """The bounds of every point and the points that may hold the optimum, most promising first
-    (:meth:`StudyBounds.candidate_order`); the reason in one line if there is none."""
-    bounds = study_bounds(problem, progress, workers)
-    order = bounds.candidate_order()
-    if order.size == 0:
-        raise no_point_error(problem, bounds)
-    return bounds, order
-
-
-def infeasible_study_message(problem: Problem, bounds: StudyBounds) -> str:
-    """Why no point is left: the budget, or the tightest cap with the least value the space reaches."""
-    if not bounds.valid.any():
+def infeasible_study_message(problem: Problem, bounds) -> str:
+    """Why no point is left: the budget, or the tightest cap with the least value the space reaches.
+    ``bounds``: a :class:`StudyBounds` or a :class:`~.study_stream.StudyWindow` (``valid_points``,
+    ``least_delay_cycles``, ``least_energy_j``)."""
+    if not bounds.valid_points:
         return infeasible_budget_message(problem.space)
     worst = None
     for item in problem.networks:
@@ -143,5 +144,5 @@ def infeasible_study_message(problem: Problem, bounds: StudyBounds) -> str:
             + (f" with at most {problem.max_branches} distinct branches" if problem.max_branches else ""))
 
 
-def no_point_error(problem: Problem, bounds: StudyBounds) -> InputError:
+def no_point_error(problem: Problem, bounds) -> InputError:
     return InputError(infeasible_study_message(problem, bounds))

@@ -1,11 +1,15 @@
 """Exact enumeration of a study (several networks, weights, caps, a branch limit) over a space.
 
-One grid pass per network gives every point a valid lower bound of the
-study's objective (:mod:`~deepopt_mip.formulation.study_bounds`; exact when
-no network has a cap and there is no branch limit). Points are then solved
+A streaming pass over the in-budget blocks, every network on each block,
+gives every point a valid lower bound of the study's objective
+(:mod:`~deepopt_mip.formulation.study_bounds`; exact when no network has a
+cap and there is no branch limit) and keeps a window of the points of least
+bound (:mod:`~deepopt_mip.formulation.study_stream`). Points are then solved
 exactly in increasing bound, in doubling batches, until no unsolved point's
 bound can beat the k-th best exact value (bound and prune, as for the
-network products of one network).
+network products of one network); when the window ends before that proof,
+another pass widens it (:meth:`~.study_stream.StudyWindow.extend`), so the
+answer never depends on the window size.
 
 The exact objective of one point h (:func:`solve_point_tables`): for each set
 B of ``max_branches`` branches (all branches without a limit), each
@@ -30,8 +34,9 @@ from deepopt_mip.formulation.grid_sums import Progress
 from deepopt_mip.formulation.hardware import HardwarePoint
 from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_point, points_hardware
-from deepopt_mip.formulation.study_bounds import no_point_error, study_candidates
-from deepopt_mip.solvers.enumeration import ranked_points, refine_by_bound
+from deepopt_mip.formulation.study_bounds import no_point_error
+from deepopt_mip.formulation.study_stream import WINDOW_POINTS, StudyWindow, study_stream
+from deepopt_mip.solvers.enumeration import rank_key, refine_by_bound
 from deepopt_mip.solvers.schedule import Schedule, constrained_schedule
 from deepopt_mip.solvers.solution import RankedPoint, Solution
 from deepopt_mip.solvers.study_solution import solution_from_schedules
@@ -79,24 +84,57 @@ def study_solution(problem: Problem, hardware: HardwarePoint, area_mm2: float, *
     return solution_from_schedules(problem, hardware, area_mm2, optimum.schedules, tables, **solver_fields)
 
 
+def best_in_window(problem: Problem, window: StudyWindow, k: int) -> dict[int, float]:
+    """Exact objectives, keyed by position in ``window``, of a set of points that holds the ``k`` best of
+    the grid (ties included): bound and prune over the window
+    (:func:`~deepopt_mip.solvers.enumeration.refine_by_bound`), widened while the proof is not reached."""
+    if window.exact:
+        while window.size < k and window.more:
+            window.extend()
+        return {n: float(window.lower[n]) for n in range(min(k, window.size))}
+    exact: dict[int, float] = {}
+
+    def solve(positions: np.ndarray) -> np.ndarray:
+        return _objectives(problem, window.index[positions])
+
+    while True:
+        exact = refine_by_bound(solve, np.arange(window.size), window.lower, k, False, exact)
+        values = sorted(exact.values())
+        if not window.more or (len(values) >= k and window.beyond > values[k - 1]):
+            return exact
+        window.extend()
+
+
+def ranked_positions(exact: dict[int, float], window: StudyWindow) -> list[int]:
+    """Positions of ``window`` with a finite exact objective, best first; ties: smaller area, then grid
+    order (the reference's tie-break)."""
+    positions = np.array([n for n, value in exact.items() if np.isfinite(value)], dtype=np.int64)
+    values = np.array([exact[int(n)] for n in positions])
+    return [int(n) for n in positions[rank_key(values, window.area_um2[positions], window.index[positions])]]
+
+
 def enumerate_study(problem: Problem, top_k: int = 5, progress: Progress | None = None,
-                    workers: int | None = None) -> Solution:
-    """The exact optimum of ``problem`` over its space, with up to ``top_k`` runners-up."""
+                    workers: int | None = None, window_points: int = WINDOW_POINTS) -> Solution:
+    """The exact optimum of ``problem`` over its space, with up to ``top_k`` runners-up. ``window_points``:
+    the candidates the first pass keeps (:func:`~.study_stream.study_stream`; the result does not depend
+    on it)."""
     start = time.perf_counter()
-    bounds, order = study_candidates(problem, progress, workers)
-    lower, area = bounds.lower, bounds.area_um2
-    if bounds.exact:
-        exact = {int(i): float(lower[i]) for i in order[:top_k + 1]}
-    else:
-        exact = refine_by_bound(partial(_objectives, problem), order, lower, top_k + 1, False, {})
-    ranked = ranked_points(exact, area)
+    window = study_stream(problem, progress, workers, window_points)
+    if window.size == 0:
+        raise no_point_error(problem, window)
+    exact = best_in_window(problem, window, top_k + 1)
+    ranked = ranked_positions(exact, window)
     if not ranked:
-        raise no_point_error(problem, bounds)
+        raise no_point_error(problem, window)
     best = ranked[0]
+
+    def area_mm2(n: int) -> float:
+        return float(window.area_um2[n]) / UM2_PER_MM2
+
     wall = time.perf_counter() - start
     solution = study_solution(
-        problem, grid_point(problem.space, best), float(area[best]) / UM2_PER_MM2, solver="enumerate",
-        status="optimal", wall_s=wall, solve_s=wall, points=int(bounds.valid.sum()),
-        runners_up=tuple(RankedPoint(grid_point(problem.space, i), exact[i], float(area[i]) / UM2_PER_MM2)
-                         for i in ranked[1:top_k + 1]))
+        problem, grid_point(problem.space, int(window.index[best])), area_mm2(best), solver="enumerate",
+        status="optimal", wall_s=wall, solve_s=wall, points=window.valid_points,
+        runners_up=tuple(RankedPoint(grid_point(problem.space, int(window.index[n])), exact[n], area_mm2(n))
+                         for n in ranked[1:top_k + 1]))
     return replace(solution, best_bound=solution.objective)

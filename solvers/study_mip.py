@@ -1,7 +1,10 @@
 """A study (several networks, weights, caps, a branch limit) by mixed-integer programming.
 
 Points are offered to the model lazily, by the valid lower bounds of
-:mod:`~deepopt_mip.formulation.study_bounds`: the model over the offered
+:mod:`~deepopt_mip.formulation.study_bounds`, streamed over the in-budget
+blocks into a window of the least bounds
+(:mod:`~deepopt_mip.formulation.study_stream`, widened by another pass when a
+round needs points beyond it): the model over the offered
 points (:func:`~deepopt_mip.formulation.study_model.study_model`) is solved;
 its optimum v is the optimum of the study once no point left out has a bound
 below v; otherwise the points with a bound below v (at least twice as many
@@ -47,10 +50,11 @@ from deepopt_mip.formulation.grid_sums import Progress, distinct_layers
 from deepopt_mip.formulation.hardware import HardwarePoint
 from deepopt_mip.formulation.metrics import check_metric, metric_value
 from deepopt_mip.formulation.mip_model import NO_LIMIT, chosen_point
-from deepopt_mip.formulation.mip_points import point_set, point_tables
+from deepopt_mip.formulation.mip_points import listed_points, point_set, point_tables
 from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_point
-from deepopt_mip.formulation.study_bounds import no_point_error, study_bounds, study_candidates
+from deepopt_mip.formulation.study_bounds import no_point_error, study_bounds
+from deepopt_mip.formulation.study_stream import WINDOW_POINTS, study_stream
 from deepopt_mip.formulation.study_model import NetworkTables, StudyScale, chosen_counts, product_roles, study_model
 from deepopt_mip.solvers.highs_driver import HighsDriver, MipOptions, SolverFailure
 from deepopt_mip.solvers.mip import layer_branches
@@ -248,51 +252,69 @@ def box_search(problem, model, blocks, search: Search, floors, y_floors, solve_a
     return min([search.best.objective if search.best else math.inf] + closed + [entry[0] for entry in heap])
 
 
-def next_offer(lower: np.ndarray, order: np.ndarray, offered: int, search: Search) -> tuple[float, int | None]:
+def next_offer(lower: np.ndarray, order: np.ndarray, offered: int, search: Search,
+               beyond: float = math.inf) -> tuple[float, int | None]:
     """After a round over the first ``offered`` points of ``order`` (by increasing lower bound): the least
     bound left out, and how many points the next round offers, or None when the round was final (no point
     left out can beat the best found, every point was offered, or the search stopped unproven). The next
-    round takes every point whose bound is below the best found, and at least twice as many points."""
-    left_out = lower[order[offered]] if offered < order.size else math.inf
+    round takes every point whose bound is below the best found, and at least twice as many points.
+
+    ``order`` may be a prefix of the candidates (a window), ``beyond`` the least bound of those after it
+    (``inf``: none). Then the count may exceed ``order.size`` (the window must grow first): it is
+    ``order.size + 1`` where every point of ``order`` is below the best found and so is ``beyond``."""
+    left_out = lower[order[offered]] if offered < order.size else beyond
     best_value = search.best.objective if search.best is not None else math.inf
-    if left_out >= best_value or offered == order.size or not search.proven:
+    if left_out >= best_value or not search.proven:
         return left_out, None
     below = int(np.searchsorted(lower[order], best_value, side="left"))
-    return left_out, min(order.size, max(2 * offered, below))
+    if below == order.size and beyond < best_value:
+        below += 1
+    wanted = max(2 * offered, below)
+    return left_out, min(order.size, wanted) if math.isinf(beyond) else wanted
 
 
 def mip_study(problem: Problem, options: MipOptions | None = None, progress: Progress | None = None,
-              workers: int | None = None) -> Solution:
-    """The optimum of ``problem`` by MIP (see the module docstring)."""
+              workers: int | None = None, window_points: int = WINDOW_POINTS) -> Solution:
+    """The optimum of ``problem`` by MIP (see the module docstring). ``window_points``: the candidates the
+    first pass keeps (:func:`~.study_stream.study_stream`; the result does not depend on it)."""
     options = options or MipOptions()
     start = time.perf_counter()
-    bounds, order = study_candidates(problem, progress, workers)
-    lower, area = bounds.lower, bounds.area_um2
+    window = study_stream(problem, progress, workers, window_points)
+    if window.size == 0:
+        raise no_point_error(problem, window)
+    while window.size < FIRST_OFFER and window.more:
+        window.extend()
     search = Search(driver=HighsDriver(options),
                     deadline=None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s)
     linear = is_linear(problem)
-    offered = min(FIRST_OFFER, order.size)
+    offered = min(FIRST_OFFER, window.size)
     build_s = time.perf_counter() - start
     rounds = 0
     while True:
         rounds += 1
         built = time.perf_counter()
-        flat = order[:offered]
-        points = point_set(problem.space, flat, area, bounds.valid)
+        flat = window.index[:offered]
+        points = listed_points(problem.space, flat, window.area_um2[:offered], window.valid_points)
         tables = _tables(problem, points)
-        model = study_model(problem, points, tables, _scale(tables, lower[flat]), "linear" if linear else "box")
+        model = study_model(problem, points, tables, _scale(tables, window.lower[:offered]),
+                            "linear" if linear else "box")
         build_s += time.perf_counter() - built
         round_bound = (_linear_round if linear else _box_round)(problem, model, tables, flat, search)
-        left_out, offered = next_offer(lower, order, offered, search)
-        if offered is None:
+        while True:
+            left_out, wanted = next_offer(window.lower, np.arange(window.size), offered, search, window.beyond)
+            if wanted is None or wanted <= window.size or not window.more:
+                break
+            window.extend()
+        if wanted is None:
             break
+        offered = min(wanted, window.size)
     if search.best is None or not math.isfinite(search.best.objective):
-        raise no_point_error(problem, bounds)
+        raise no_point_error(problem, window)
     bound = min(round_bound, left_out)
-    return _solution(problem, search, bound, area, bounds, build_s, rounds)
+    return _solution(problem, search, bound, window.area_of(search.best_flat), window.valid_points, build_s, rounds)
 
 
-def _solution(problem: Problem, search: Search, bound: float, area: np.ndarray, bounds, build_s: float,
+def _solution(problem: Problem, search: Search, bound: float, area_um2: float, valid_points: int, build_s: float,
               rounds: int) -> Solution:
     best = search.best
     hardware = grid_point(problem.space, search.best_flat)
@@ -310,9 +332,9 @@ def _solution(problem: Problem, search: Search, bound: float, area: np.ndarray, 
     gap = max(0.0, objective - bound) / abs(objective) if math.isfinite(bound) else math.inf
     status = "optimal" if search.proven else "time limit"
     return solution_from_schedules(
-        problem, hardware, float(area[search.best_flat]) / UM2_PER_MM2, schedules, tables, solver="mip",
+        problem, hardware, area_um2 / UM2_PER_MM2, schedules, tables, solver="mip",
         status=status, wall_s=build_s + search.solve_s, gap=gap, best_bound=min(bound, objective), build_s=build_s,
-        solve_s=search.solve_s, points=int(bounds.valid.sum()))
+        solve_s=search.solve_s, points=valid_points)
 
 
 @dataclass(frozen=True)
@@ -337,6 +359,10 @@ def study_frontier(problem: Problem, options: MipOptions | None = None, progress
     energy among those whose weighted corner delay is within eps. ``max_points`` None: the whole frontier
     (eps = the last point's delay less a relative 1e-7); else that many delay limits spread evenly from the
     least-energy point's delay to the least weighted corner delay. Least energy first.
+
+    Unlike :func:`mip_study`, the frontier takes its corners from the full-grid pass
+    (:func:`~deepopt_mip.formulation.study_bounds.study_bounds`: arrays of the whole grid cube per
+    network, its memory checked up front and a space too large refused in one line), not the stream.
     """
     if problem.aggregate != "network":
         raise InputError("a frontier is of network totals: use the network aggregation, not layer-sum")

@@ -48,20 +48,21 @@ def test_stream_estimate_depends_on_the_block_size_not_the_grid():
 
 
 def test_a_space_too_large_to_materialise_is_refused_up_front(tmp_path, capsys):
-    """The full-grid pass (the multi-network studies') over a 2.1 G-point cube needs about 300 GB: refused
-    before any work, one line, exit 2; the streaming pass's estimate (the enumeration's and the MIP's)
-    stays small."""
+    """The full-grid pass (the study frontier's) over a 2.1 G-point cube needs about 300 GB: refused
+    before any work, one line, exit 2; the streaming pass's estimate (the enumeration's, the MIP's and
+    the studies') stays small."""
     path = tmp_path / "fine.yaml"
     path.write_text(FINE_SPACE)
     space = load_space(path, TECH)
     assert np.prod(grid_shape(space)) > 2e9
     assert grid_sums_memory_bytes(grid_shape(space), True, 300_000, 2) > 30 * 2**30
     assert stream_memory_bytes(300_000, 2) < 2 * 2**30
-    status = main(["allocate", "--solver", "mip", "--space", str(path), "--network", "alexnet", "--network",
-                   "vgg-16", "--metric", "energy", "--quiet"])
+    status = main(["pareto", "--space", str(path), "--network", "alexnet", "--network", "vgg-16",
+                   "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err
     assert status == 2
     assert len(err.strip().splitlines()) == 1
+    assert "the full grid of space 'fine'" in err
     assert "would need about" in err and "GB of memory" in err and "Traceback" not in err
 
 
