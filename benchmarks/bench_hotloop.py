@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scale import SRAM_STEPS, space_yaml  # noqa: E402
+from bench_scale import SRAM_STEPS, space_file  # noqa: E402
 
 CHILD = """
 import importlib.util, json, sys, time
@@ -91,10 +91,7 @@ def main() -> None:
           f"{'wall s':>8}{'M ev/CPU-s':>11}{'largest':>9}{'M ev/CPU-s':>11}")
     with tempfile.TemporaryDirectory() as folder:
         for space in args.spaces:
-            text = space_yaml(space)
-            where = "deepopt-16mm2" if text is None else str(Path(folder) / f"{space}.yaml")
-            if text is not None:
-                Path(where).write_text(text)
+            where = space_file(space, folder)
             for network in args.networks:
                 for metric in args.metrics:
                     for _ in range(args.repeat):

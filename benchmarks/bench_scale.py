@@ -93,6 +93,16 @@ def space_yaml(name: str) -> str | None:
             "area: {budget_mm2: 16, tolerance: 0.0}\n")
 
 
+def space_file(name: str, folder: str) -> str:
+    """What ``--space`` takes for a benchmark space: the built-in's name, or a YAML file written in ``folder``."""
+    text = space_yaml(name)
+    if text is None:
+        return "deepopt-16mm2"
+    path = Path(folder) / f"{name}.yaml"
+    path.write_text(text)
+    return str(path)
+
+
 def tree_rss_bytes(root: int) -> int:
     """Resident memory of ``root`` and all its descendants (from /proc)."""
     parents, rss = {}, {}
@@ -170,10 +180,7 @@ def main() -> None:
     optimum = {}
     with tempfile.TemporaryDirectory() as folder:
         for space in args.spaces:
-            text = space_yaml(space)
-            where = "deepopt-16mm2" if text is None else str(Path(folder) / f"{space}.yaml")
-            if text is not None:
-                Path(where).write_text(text)
+            where = space_file(space, folder)
             for network in args.networks:
                 for metric in args.metrics:
                     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -123,7 +123,7 @@ def timed_child(python: str, argv: list[str], timeout_s: float) -> dict:
 def scale(args) -> None:
     """The ``--scale`` table (module docstring)."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from bench_scale import space_yaml
+    from bench_scale import space_file
 
     pythons = [("new", sys.executable)] + [tuple(p.split("=", 1)) for p in args.python]
     caps = json.dumps(STUDIES[args.study])
@@ -133,10 +133,7 @@ def scale(args) -> None:
           f"{'optimum':<20}{'objective':>14}  same")
     with tempfile.TemporaryDirectory() as folder:
         for space in args.spaces:
-            text = space_yaml(space)
-            where = "deepopt-16mm2" if text is None else str(Path(folder) / f"{space}.yaml")
-            if text is not None:
-                Path(where).write_text(text)
+            where = space_file(space, folder)
             for metric in args.metrics.split(","):
                 rows = [(label, timed_child(python, [where, metric, args.solver, str(args.workers), caps],
                                             args.timeout)) for label, python in pythons]
