@@ -25,14 +25,6 @@ from sweep_cases import NINE, SMALL, cell_files, outputs, write_sweep
 TECH = load_technology()
 
 
-@pytest.fixture(scope="module")
-def serial_small(tmp_path_factory):
-    """The SMALL study run cell after cell in this process: the reference of the other runs."""
-    folder = tmp_path_factory.mktemp("serial")
-    result = sweep(write_sweep(folder, SMALL), folder / "out", workers=1)
-    return folder / "out", result
-
-
 def test_results_equal_the_enumeration_cell_by_cell(serial_small):
     out, result = serial_small
     table = pd.read_csv(out / "results.csv")
@@ -207,9 +199,9 @@ def _wait_for_cells(out, count, process, timeout_s=120):
         time.sleep(0.02)
 
 
-def test_a_killed_sweep_resumes_and_loses_nothing(tmp_path):
+def test_a_killed_sweep_resumes_and_loses_nothing(serial_nine, tmp_path):
+    reference, _ = serial_nine
     study = write_sweep(tmp_path, NINE)
-    reference = sweep(study, tmp_path / "reference", workers=1, plots=False)
     process = _run_cli(study, tmp_path / "out", "--workers", "1", "--quiet")
     _wait_for_cells(tmp_path / "out", 1, process)
     process.kill()
@@ -220,7 +212,7 @@ def test_a_killed_sweep_resumes_and_loses_nothing(tmp_path):
     assert (again.ran, again.skipped) == (9 - finished, finished)
     assert len(cell_files(tmp_path / "out")) == 9
     for name in ("results.csv", "results.parquet", "penalty.csv"):
-        assert (tmp_path / "out" / name).read_bytes() == (reference.out_dir / name).read_bytes()
+        assert (tmp_path / "out" / name).read_bytes() == (reference / name).read_bytes()
 
 
 def test_ctrl_c_stops_with_one_line_and_resumes(tmp_path):

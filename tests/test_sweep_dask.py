@@ -1,6 +1,8 @@
 """deepopt-mip sweep on a real Dask distributed cluster: a LocalCluster of worker processes on loopback.
 
-Every test starts its own cluster and closes it in a finally, pass or fail.
+A cluster is started and closed in a finally, pass or fail: one for the file's tests that leave the cluster as
+they found it, and one of its own for the test that kills a worker. The serial references (serial_small,
+serial_nine) come from conftest.py, run once per session.
 """
 
 import os
@@ -19,13 +21,33 @@ from sweep_cases import NINE, SMALL, cell_files, outputs, write_sweep
 distributed = pytest.importorskip("distributed")
 
 
-@pytest.fixture
-def cluster():
+def local_cluster():
     """Two worker processes of one thread each, on 127.0.0.1, no dashboard."""
-    local = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                     dashboard_address=None)
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                    dashboard_address=None)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One cluster for the tests that leave its workers as they were (an interrupted sweep only cancels its
+    own tasks)."""
+    local = local_cluster()
     try:
         yield local
+    finally:
+        local.close()
+
+
+@pytest.fixture
+def own_client():
+    """A client on a cluster of its own, for a test that kills one of its workers."""
+    local = local_cluster()
+    try:
+        connected = distributed.Client(local, set_as_default=False)
+        try:
+            yield connected
+        finally:
+            connected.close()
     finally:
         local.close()
 
@@ -39,17 +61,8 @@ def client(cluster):
         connected.close()
 
 
-def test_cluster_equals_local_pool_and_serial(cluster, tmp_path):
-    study = write_sweep(tmp_path, SMALL)
-    on_cluster = sweep(study, tmp_path / "cluster", scheduler=cluster.scheduler_address, plots=False)
-    assert on_cluster.engine == "dask" and on_cluster.ran == 8
-    serial = sweep(study, tmp_path / "serial", workers=1, plots=False)
-    pool = sweep(study, tmp_path / "pool", workers=2, plots=False)
-    assert outputs(tmp_path / "cluster") == outputs(tmp_path / "serial") == outputs(tmp_path / "pool")
-    assert pool.ran == serial.ran == 8
-
-
-def test_a_worker_killed_mid_sweep_loses_and_duplicates_no_cell(client, tmp_path):
+def test_a_worker_killed_mid_sweep_loses_and_duplicates_no_cell(own_client, serial_nine, tmp_path):
+    client = own_client
     study = write_sweep(tmp_path, NINE)
     killed = []
 
@@ -66,11 +79,18 @@ def test_a_worker_killed_mid_sweep_loses_and_duplicates_no_cell(client, tmp_path
     assert killed and killed[0] not in client.scheduler_info()["workers"]  # that worker process is gone
     assert result.ran == 9 and len(cell_files(tmp_path / "cluster")) == 9
     assert result.results["key"].is_unique and len(result.results) == 9
-    reference = sweep(study, tmp_path / "serial", workers=1, plots=False)
-    assert outputs(tmp_path / "cluster") == outputs(reference.out_dir)
+    assert outputs(tmp_path / "cluster") == outputs(serial_nine[0])
 
 
-def test_an_interrupted_cluster_sweep_resumes(cluster, tmp_path):
+def test_cluster_equals_serial(cluster, serial_small, tmp_path):
+    """The same bytes as the serial run (test_sweep.py checks that the local pool gives these bytes too)."""
+    on_cluster = sweep(write_sweep(tmp_path, SMALL), tmp_path / "cluster", scheduler=cluster.scheduler_address,
+                       plots=False)
+    assert on_cluster.engine == "dask" and on_cluster.ran == 8
+    assert outputs(tmp_path / "cluster") == outputs(serial_small[0])
+
+
+def test_an_interrupted_cluster_sweep_resumes(cluster, serial_nine, tmp_path):
     study = write_sweep(tmp_path, NINE)
 
     def stop_after_three(done, total):
@@ -82,8 +102,7 @@ def test_an_interrupted_cluster_sweep_resumes(cluster, tmp_path):
     assert len(cell_files(tmp_path / "out")) == 3 and not (tmp_path / "out" / "results.csv").exists()
     again = sweep(study, tmp_path / "out", scheduler=cluster.scheduler_address, plots=False)
     assert (again.ran, again.skipped) == (6, 3)
-    reference = sweep(study, tmp_path / "serial", workers=1, plots=False)
-    assert outputs(tmp_path / "out") == outputs(reference.out_dir)
+    assert outputs(tmp_path / "out") == outputs(serial_nine[0])
 
 
 def test_chunks_as_dask_tasks_reduce_to_the_enumerations_optimum(client):
