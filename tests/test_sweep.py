@@ -186,9 +186,16 @@ def test_solver_both_records_the_mip_and_the_agreement(tmp_path):
     assert timings["mip_solve_s"].notna().all() and timings["wall_s"].notna().all()
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before it starts: Ctrl-C raises as in a terminal's foreground job, even when pytest runs as a
+    background job, whose children inherit SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_cli(study, out, *extra):
     return subprocess.Popen([sys.executable, "-m", "deepopt_mip.scripts.cli", "sweep", str(study), "--out", str(out),
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_terminal)
 
 
 def _wait_for_cells(out, count, process, timeout_s=120):
