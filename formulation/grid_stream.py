@@ -42,7 +42,7 @@ BYTES_PER_POINT = 600
 """Peak bytes a worker holds per point of its block (the cost model's temporaries and 1 or 8 running
 sums; measured on AlexNet and GoogleNet, energy and E*D, blocks of 300 000 points: 340-450 bytes)."""
 PRUNE_BLOCK_POINTS = 48_000
-"""Most points of a block of a pruned pass (four times a block's fixed cost, ``grid_blocks.CALL_POINTS``):
+"""Most points of a block of a pruned pass (a few times a block's fixed cost, ``grid_blocks.CALL_POINTS``):
 smaller blocks can be skipped more finely and give an incumbent sooner."""
 PRUNE_AUTO_POINTS = 500_000
 """``prune=None`` (auto) prunes a pass whose in-budget blocks hold more points than this. Below it (the

@@ -2,12 +2,15 @@
 enumeration over them returns what the full-grid enumeration returns (best point, objective, runners-up,
 worst point), on random small spaces and networks."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepopt_mip.formulation.grid_blocks import budget_blocks, in_budget_points
+from deepopt_mip.formulation.grid_blocks import (BAND_COUNTS, _group_costs, _parts, budget_blocks, in_budget_points,
+                                                pair_groups)
 from deepopt_mip.formulation.grid_stream import Candidates, keep_candidates
 from deepopt_mip.formulation.networks import Network, load_network
 from deepopt_mip.formulation.spaces import grid_chunks, grid_shape, load_space, parse_space
@@ -84,6 +87,34 @@ def test_blocks_cover_every_in_budget_point_once_within_the_block_size(space, ma
     in_budget = area <= space.limit_um2
     assert (count[in_budget] == 1).all()
     assert in_budget_points(space) >= in_budget.sum()
+
+
+def group_cost(rooms, sizes, group, max_points, bands=None):
+    """The estimated cost of one group of pairs (with ``bands``, else its best band count)."""
+    choices = BAND_COUNTS if bands is None else (bands,)
+    return min(int(_group_costs(_parts(float(rooms[group[0]]), sizes, max_points, b), np.array([len(group)]),
+                                max_points)[0]) for b in choices)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(-20, 400), min_size=1, max_size=7),
+       st.lists(st.lists(st.integers(4, 160), min_size=1, max_size=5, unique=True), min_size=3, max_size=3),
+       st.integers(50, 5000))
+def test_pair_groups_are_the_least_cost_cut_of_the_pairs_by_room(rooms, sizes, max_points):
+    """The groups are consecutive runs of the pairs with room, sorted by room (largest first), and their
+    estimated cost is the least over every way to cut that sequence into runs (brute force)."""
+    rooms = np.asarray(rooms)
+    sizes = tuple(np.asarray(sorted(s), dtype=float) for s in sizes)
+    order = [int(n) for n in np.lexsort((np.arange(rooms.size), -rooms)) if rooms[n] > 0]
+    groups = pair_groups(rooms, sizes, max_points)
+    assert [int(n) for group, _ in groups for n in group] == order
+    if not order:
+        return
+    found = sum(group_cost(rooms, sizes, group, max_points, bands) for group, bands in groups)
+    least = min((sum(group_cost(rooms, sizes, order[a:b], max_points) for a, b in zip(cuts[:-1], cuts[1:]))
+                 for inner in itertools.product((False, True), repeat=len(order) - 1)
+                 for cuts in [[0] + [n + 1 for n, cut in enumerate(inner) if cut] + [len(order)]]))
+    assert found == least
 
 
 def test_fine_space_blocks_skip_most_of_the_cube():
