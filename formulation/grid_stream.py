@@ -46,8 +46,9 @@ PRUNE_BLOCK_POINTS = 48_000
 smaller blocks can be skipped more finely and give an incumbent sooner."""
 PRUNE_AUTO_POINTS = 500_000
 """``prune=None`` (auto) prunes a pass whose in-budget blocks hold more points than this. Below it (the
-paper's grids: about 125,000 at 16 mm^2) pruning saves no time (the bounds leave 40-55 % of the points
-and the first blocks must be evaluated to find an incumbent; benchmarks/bench_scale.py) and would drop
+paper's grids: about 100,000 block points at 16 mm^2, in two blocks) pruning saves no time (the bounds
+leave 40-90 % of the points and the first blocks must be evaluated to find an incumbent;
+benchmarks/bench_scale.py) and would drop
 the worst point, so the whole pass runs; above it (fine spaces) it evaluates a few percent."""
 BASE_BYTES = 100 * 2**20
 """Memory of a process before it evaluates anything (Python, numpy, the package: about 64 MB measured)."""
