@@ -218,13 +218,16 @@ def _search(network: Network, space: HardwareSpace, tech: Technology, metric: st
     return exact_best, exact_worst
 
 
-def ranked_points(exact: dict[int, float], area: np.ndarray, worst: bool = False) -> list[int]:
+def ranked_points(exact: dict[int, float], area: np.ndarray, worst: bool = False,
+                  grid_order: np.ndarray | None = None) -> list[int]:
     """Positions with a finite exact objective, best (or worst) first; ties: smaller area, then grid order.
 
-    Positions index candidates in grid order, so grid order is position order.
+    ``grid_order`` gives each position's place in the grid (its flat index); by default positions index
+    candidates in grid order, so grid order is position order.
     """
     positions = np.array(sorted(exact), dtype=np.int64)
     values = np.array([exact[i] for i in positions])
     finite = np.isfinite(values)
     positions, values = positions[finite], values[finite]
-    return [int(i) for i in positions[rank_key(values, area[positions], positions, worst)]]
+    order = positions if grid_order is None else grid_order[positions]
+    return [int(i) for i in positions[rank_key(values, area[positions], order, worst)]]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from functools import partial
 
 import numpy as np
 
@@ -36,7 +35,7 @@ from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_point, points_hardware
 from deepopt_mip.formulation.study_bounds import no_point_error
 from deepopt_mip.formulation.study_stream import WINDOW_POINTS, StudyWindow, study_stream
-from deepopt_mip.solvers.enumeration import rank_key, refine_by_bound
+from deepopt_mip.solvers.enumeration import ranked_points, refine_by_bound
 from deepopt_mip.solvers.schedule import Schedule, constrained_schedule
 from deepopt_mip.solvers.solution import RankedPoint, Solution
 from deepopt_mip.solvers.study_solution import solution_from_schedules
@@ -105,14 +104,6 @@ def best_in_window(problem: Problem, window: StudyWindow, k: int) -> dict[int, f
         window.extend()
 
 
-def ranked_positions(exact: dict[int, float], window: StudyWindow) -> list[int]:
-    """Positions of ``window`` with a finite exact objective, best first; ties: smaller area, then grid
-    order (the reference's tie-break)."""
-    positions = np.array([n for n, value in exact.items() if np.isfinite(value)], dtype=np.int64)
-    values = np.array([exact[int(n)] for n in positions])
-    return [int(n) for n in positions[rank_key(values, window.area_um2[positions], window.index[positions])]]
-
-
 def enumerate_study(problem: Problem, top_k: int = 5, progress: Progress | None = None,
                     workers: int | None = None, window_points: int = WINDOW_POINTS) -> Solution:
     """The exact optimum of ``problem`` over its space, with up to ``top_k`` runners-up. ``window_points``:
@@ -123,7 +114,7 @@ def enumerate_study(problem: Problem, top_k: int = 5, progress: Progress | None 
     if window.size == 0:
         raise no_point_error(problem, window)
     exact = best_in_window(problem, window, top_k + 1)
-    ranked = ranked_positions(exact, window)
+    ranked = ranked_points(exact, window.area_um2, grid_order=window.index)
     if not ranked:
         raise no_point_error(problem, window)
     best = ranked[0]
