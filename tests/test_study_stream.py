@@ -78,10 +78,10 @@ def assert_window_is_the_full_order(window: StudyWindow, problem: Problem, exten
         assert window.size > size
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(random_studies(), st.sampled_from([1, 2, 3, 7]), st.integers(1, 40))
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_studies(), st.sampled_from([1, 2, 3, 7]), st.integers(1, 12))
 def test_the_window_is_the_full_grid_order_with_the_same_bounds(problem, window_points, blocks):
-    """Blocks of 1/``blocks`` of the in-budget points (so a pass holds up to about 40 blocks, whatever the
+    """Blocks of 1/``blocks`` of the in-budget points (so a pass holds up to about 12 blocks, whatever the
     space's size)."""
     in_budget = sum(block.size for block in budget_blocks(problem.space))
     window = study_stream(problem, workers=1, window=window_points, max_points=max(1, -(-in_budget // blocks)))
@@ -89,7 +89,7 @@ def test_the_window_is_the_full_grid_order_with_the_same_bounds(problem, window_
     assert_window_is_the_full_order(window, problem)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(studies())
 def test_a_window_of_three_gives_the_default_windows_answer_and_the_brute_force_optimum(problem):
     want = brute_force(problem)
