@@ -2,7 +2,8 @@
 
     python benchmarks/bench_studies.py [--study three|two] [--area-mm2 16] [--metrics energy,edp] [--max-branches none,2]
     python benchmarks/bench_studies.py --scale [--study two] [--spaces paper sram16] [--metrics energy,edp]
-                                       [--solver enumerate|mip] [--python old=PATH ...] [--workers 1]
+                                       [--solver enumerate|mip|pareto] [--points all|N]
+                                       [--python old=PATH ...] [--workers 1]
 
 The main case is the one docs/studies.md quotes: GoogleNet-v1, ResNet-50 and
 SqueezeNet-v1.1 sharing a chip of deepopt-16mm2, a delay cap on each,
@@ -17,7 +18,11 @@ table gives its wall time, its CPU time (user + system), its peak resident memor
 size``: the largest single process; with ``--workers 1``, the default, the
 whole run), the valid points, the passes of the streamed window (``-`` for a
 code without it), the optimum and its objective, and whether every
-interpreter found the same point and objective (relative 1e-9). ``--python
+interpreter found the same point and objective (relative 1e-9). ``--solver pareto``
+measures the study frontier instead (``pareto`` with a study; ``--points``: ``all``, the whole frontier, or
+that many delay limits; the metric is ignored): the table gives the frontier's points, the point of least
+E*D of the weighted totals and that product, and "same" also asks every frontier point (grid point, totals,
+schedule) to be the same bit for bit. ``--python
 LABEL=PATH`` adds an interpreter (e.g. one whose ``deepopt_mip`` is an older
 checkout, to compare with it); the running one is ``new``. Spaces are those
 of benchmarks/bench_scale.py (``paper`` is the built-in deepopt-16mm2,
@@ -90,6 +95,25 @@ tech = load_technology()
 problem = Problem(tuple(StudyNetwork(load_network(n), max_delay_cycles=c) for n, c in caps.items()), metric,
                   load_space(space, tech), tech)
 start = time.perf_counter()
+if solver == "pareto":
+    import hashlib, inspect
+    from deepopt_mip.solvers import study_mip
+    limits = None if sys.argv[6] == "all" else int(sys.argv[6])
+    if "workers" in inspect.signature(study_mip.study_frontier).parameters:
+        front = study_mip.study_frontier(problem, max_points=limits, workers=workers)
+    else:  # a code whose frontier takes the full-grid pass: give that pass the same workers
+        from deepopt_mip.formulation import study_bounds as full_pass
+        grid_sums = full_pass.grid_sums
+        full_pass.grid_sums = lambda *args, **kwargs: grid_sums(*args, **{**kwargs, "workers": workers})
+        front = study_mip.study_frontier(problem, max_points=limits)
+    best = min(front, key=lambda p: p.energy_j * p.delay_cycles)
+    digest = hashlib.sha256(repr([(p.flat, p.energy_j, p.delay_cycles, [c.tolist() for c in p.counts])
+                                  for p in front]).encode()).hexdigest()[:12]
+    hw = best.hardware
+    print(json.dumps({"wall_s": time.perf_counter() - start, "points": len(front),
+                      "objective": best.energy_j * best.delay_cycles, "passes": None, "digest": digest,
+                      "point": f"{hw.J}x{hw.K} {hw.fsram_kb:g}/{hw.isram_kb:g}/{hw.psram_kb:g}"}))
+    sys.exit(0)
 if solver == "mip":
     from deepopt_mip.solvers.study_mip import mip_study
     sol = mip_study(problem, workers=workers)
@@ -129,17 +153,19 @@ def scale(args) -> None:
     caps = json.dumps(STUDIES[args.study])
     print(f"study: {' + '.join(f'{n} (max delay {c:g})' for n, c in STUDIES[args.study].items())}, "
           f"solver {args.solver}, {args.workers} worker(s)")
-    print(f"{'space':<8}{'metric':<8}{'code':<6}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{'valid points':>14}{'passes':>8}  "
+    counted = "frontier pts" if args.solver == "pareto" else "valid points"
+    print(f"{'space':<8}{'metric':<8}{'code':<6}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{counted:>14}{'passes':>8}  "
           f"{'optimum':<20}{'objective':>14}  same")
     with tempfile.TemporaryDirectory() as folder:
         for space in args.spaces:
             where = space_file(space, folder)
             for metric in args.metrics.split(","):
-                rows = [(label, timed_child(python, [where, metric, args.solver, str(args.workers), caps],
-                                            args.timeout)) for label, python in pythons]
+                rows = [(label, timed_child(python, [where, metric, args.solver, str(args.workers), caps,
+                                                     args.points], args.timeout)) for label, python in pythons]
                 found = [r for _, r in rows if "error" not in r]
                 same = all(r["point"] == found[0]["point"] and abs(r["objective"] - found[0]["objective"])
-                           <= 1e-9 * abs(found[0]["objective"]) for r in found)
+                           <= 1e-9 * abs(found[0]["objective"]) and r.get("digest") == found[0].get("digest")
+                           for r in found)
                 for label, r in rows:
                     if "error" in r:
                         print(f"{space:<8}{metric:<8}{label:<6}  {r['error']}", flush=True)
@@ -157,7 +183,8 @@ def main() -> None:
     parser.add_argument("--study", default="three", choices=sorted(STUDIES))
     parser.add_argument("--scale", action="store_true", help="the grid pass's wall time and memory (docstring)")
     parser.add_argument("--spaces", nargs="+", default=["paper", "sram16"])
-    parser.add_argument("--solver", default="enumerate", choices=["enumerate", "mip"])
+    parser.add_argument("--solver", default="enumerate", choices=["enumerate", "mip", "pareto"])
+    parser.add_argument("--points", default="all", help="pareto: frontier delay limits (N) or all")
     parser.add_argument("--python", action="append", default=[], help="LABEL=PATH: another interpreter to run")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800)

@@ -18,10 +18,11 @@ run or meet its caps). It is exact when every network is of the first kind
 and there is no branch limit.
 
 :func:`study_bounds` holds these over the whole grid cube (its memory is
-checked up front, :func:`~.grid_sums.grid_sums`): the study frontier uses it
-(the corners of every feasible point). The enumeration and the MIP of a study
+checked up front, :func:`~.grid_sums.grid_sums`): it is the reference the
+streamed passes are tested against. The enumeration and the MIP of a study
 stream the same bounds over the in-budget blocks in bounded memory
-(:mod:`~deepopt_mip.formulation.study_stream`).
+(:mod:`~deepopt_mip.formulation.study_stream`), and the study frontier the
+same weighted corners, screened (:mod:`~deepopt_mip.formulation.study_corners`).
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ Peak memory: each worker holds one block of at most ``max_points`` points,
 one network at a time, about :data:`STUDY_BYTES_PER_POINT` bytes per point;
 the parent holds the window, about :data:`KEPT_BYTES_PER_POINT` bytes per
 kept point (:func:`study_stream_memory_bytes`). Neither grows with the grid.
-The study frontier (``pareto`` with a study) still uses the full-grid pass
-(its corners of every feasible point) and its up-front memory check.
+The study frontier (``pareto`` with a study) streams the same blocks with a
+screen of its own (:mod:`~deepopt_mip.formulation.study_corners`).
 """
 
 from __future__ import annotations

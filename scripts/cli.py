@@ -412,7 +412,8 @@ def run_pareto(args) -> int:
         raise InputError("pareto does not take a study with fusion (the study file says fusion: true)")
     if not problem.is_single_network:
         from deepopt_mip.scripts.pareto_cmd import run_study
-        return run_study(problem, options, points, args.out, args.quiet, package_version())
+        return run_study(problem, options, points, args.out, args.quiet, package_version(),
+                         check_workers(args.workers))
     return run(problem.networks[0].network, problem.space, problem.tech, options, points, args.out, args.quiet,
                package_version(), check_workers(args.workers))
 

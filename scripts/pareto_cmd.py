@@ -255,7 +255,7 @@ def study_frontier_frame(points) -> pd.DataFrame:
         "branches": branch_mix(np.concatenate(p.counts))} for p in points])
 
 
-def run_study(problem, options, max_points, out_dir, quiet, version) -> int:
+def run_study(problem, options, max_points, out_dir, quiet, version, workers=None) -> int:
     """The frontier of a study (several networks, or caps, or a branch limit): weighted total energy against
     weighted total delay (docs/studies.md); the point of least E*D among those computed is marked."""
     from deepopt_mip.scripts.allocate_cmd import study_manifest
@@ -265,7 +265,7 @@ def run_study(problem, options, max_points, out_dir, quiet, version) -> int:
     start = time.perf_counter()
     progress = ProgressLine(f"bounding {problem.space.name}", quiet=quiet)
     try:
-        points = study_frontier(problem, options, progress, max_points)
+        points = study_frontier(problem, options, progress, max_points, workers=workers)
     finally:
         progress.close()
     counts = frontier_counts(max_points, len(points))

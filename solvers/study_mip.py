@@ -50,10 +50,11 @@ from deepopt_mip.formulation.grid_sums import Progress, distinct_layers
 from deepopt_mip.formulation.hardware import HardwarePoint
 from deepopt_mip.formulation.metrics import check_metric, metric_value
 from deepopt_mip.formulation.mip_model import NO_LIMIT, chosen_point
-from deepopt_mip.formulation.mip_points import listed_points, point_set, point_tables
+from deepopt_mip.formulation.mip_points import BLOCK_POINTS, listed_points, point_tables
 from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_point
-from deepopt_mip.formulation.study_bounds import no_point_error, study_bounds
+from deepopt_mip.formulation.study_bounds import no_point_error
+from deepopt_mip.formulation.study_corners import StudyCorners, study_corners
 from deepopt_mip.formulation.study_stream import WINDOW_POINTS, study_stream
 from deepopt_mip.formulation.study_model import NetworkTables, StudyScale, chosen_counts, product_roles, study_model
 from deepopt_mip.solvers.highs_driver import HighsDriver, MipOptions, SolverFailure
@@ -351,30 +352,40 @@ class StudyFrontierPoint:
 
 
 def study_frontier(problem: Problem, options: MipOptions | None = None, progress: Progress | None = None,
-                   max_points: int | None = None, on_point=None) -> list[StudyFrontierPoint]:
+                   max_points: int | None = None, on_point=None, workers: int | None = None,
+                   block_points: int = BLOCK_POINTS) -> list[StudyFrontierPoint]:
     """The frontier of sum_w weight_w E_w against sum_w weight_w D_w under the study's caps and branch limit,
     by epsilon-constraint solves of the ``frontier`` model (least weighted energy with weighted delay <= eps).
 
-    Points are offered lazily for each solve, as in :func:`mip_study`: ordered by their weighted ideal-corner
-    energy among those whose weighted corner delay is within eps. ``max_points`` None: the whole frontier
-    (eps = the last point's delay less a relative 1e-7); else that many delay limits spread evenly from the
-    least-energy point's delay to the least weighted corner delay. Least energy first.
-
-    Unlike :func:`mip_study`, the frontier takes its corners from the full-grid pass
-    (:func:`~deepopt_mip.formulation.study_bounds.study_bounds`: arrays of the whole grid cube per
-    network, its memory checked up front and a space too large refused in one line), not the stream.
+    The points that can hold a frontier point come from one streaming pass over the in-budget blocks of at
+    most ``block_points`` points (:func:`~deepopt_mip.formulation.study_corners.study_corners`: each point's
+    weighted ideal corner, screened exactly against the achievable pairs the pass finds, with the MIP gap as
+    the screen's margin; its memory checked up front), then :func:`corner_frontier` sweeps them.
     """
     if problem.aggregate != "network":
         raise InputError("a frontier is of network totals: use the network aggregation, not layer-sum")
     if max_points is not None and max_points < 2:
         raise ValueError(f"a frontier needs at least 2 points, got {max_points}")
     options = options or MipOptions()
-    bounds = study_bounds(replace(problem, metric="edp"), progress)
-    corner_e, corner_d = bounds.corner_energy_j, bounds.corner_delay_cycles
-    feasible = np.flatnonzero(np.isfinite(corner_e) & np.isfinite(corner_d))
-    if feasible.size == 0:
-        raise no_point_error(problem, bounds)
-    order = feasible[np.lexsort((feasible, corner_e[feasible]))]
+    corners = study_corners(problem, options.mip_gap, progress, workers, block_points)
+    return corner_frontier(problem, corners, options, max_points, on_point)
+
+
+def corner_frontier(problem: Problem, corners: StudyCorners, options: MipOptions, max_points: int | None = None,
+                    on_point=None) -> list[StudyFrontierPoint]:
+    """The sweep of :func:`study_frontier` over the feasible points ``corners`` (by increasing weighted
+    corner energy, then flat index).
+
+    Points are offered lazily for each solve, as in :func:`mip_study`: ordered by their weighted ideal-corner
+    energy among those whose weighted corner delay is within eps. ``max_points`` None: the whole frontier
+    (eps = the last point's delay less a relative 1e-7); else that many delay limits spread evenly from the
+    least-energy point's delay to the least weighted corner delay (``corners.delay_floor_cycles``). Least
+    energy first.
+    """
+    if corners.size == 0:
+        raise no_point_error(problem, corners)
+    corner_e, corner_d = corners.energy_j, corners.delay_cycles
+    order = np.arange(corners.size)
     search = Search(driver=HighsDriver(options),
                     deadline=None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s)
     frontier_problem = replace(problem, metric="edp")
@@ -383,22 +394,23 @@ def study_frontier(problem: Problem, options: MipOptions | None = None, progress
 
     def model_over_offered():
         if built["size"] != len(offered):
-            flat = np.array(offered)
-            points = point_set(problem.space, flat, bounds.area_um2, bounds.valid)
+            kept = np.array(offered)
+            flat = corners.index[kept]
+            points = listed_points(problem.space, flat, corners.area_um2[kept], corners.valid_points)
             tables = _tables(problem, points)
             base = _scale(tables, np.ones(1))
-            scale = replace(base, objective=float(np.min(corner_e[flat])),
-                            delay_total_cycles=float(np.min(corner_d[flat])))
-            built.update(size=len(offered), flat=flat, tables=tables,
+            scale = replace(base, objective=float(np.min(corner_e[kept])),
+                            delay_total_cycles=float(np.min(corner_d[kept])))
+            built.update(size=len(offered), kept=kept, tables=tables,
                          model=study_model(frontier_problem, points, tables, scale, "frontier"))
-        return built["model"], built["flat"], built["tables"]
+        return built["model"], built["kept"], built["tables"]
 
     def solve_at(limit: float) -> StudyFrontierPoint | None:
         candidates = order[corner_d[order] <= limit * (1 + 1e-12)]
         if not offered:
             offered.extend(int(i) for i in candidates[:FIRST_OFFER])
         while True:
-            model, flat, tables = model_over_offered()
+            model, kept, tables = model_over_offered()
             model.delay_limit.set_value(NO_LIMIT if math.isinf(limit) else limit / model.scale.delay_total_cycles)
             result = search.solve(model)
             if result.status == "infeasible":
@@ -409,9 +421,10 @@ def study_frontier(problem: Problem, options: MipOptions | None = None, progress
                 chosen = _decode(frontier_problem, model, tables)
                 energy = float(sum(i.weight * e for i, e in zip(problem.networks, chosen.energy_j)))
                 delay = float(sum(i.weight * d for i, d in zip(problem.networks, chosen.delay_cycles)))
-                index = int(flat[chosen.point])
+                at = int(kept[chosen.point])
+                index = int(corners.index[at])
                 point = StudyFrontierPoint(flat=index, hardware=grid_point(problem.space, index),
-                                           area_mm2=float(bounds.area_um2[index]) / UM2_PER_MM2, counts=chosen.counts,
+                                           area_mm2=float(corners.area_um2[at]) / UM2_PER_MM2, counts=chosen.counts,
                                            energy_j=energy, delay_cycles=delay)
                 value = energy
             taken = set(offered)
@@ -432,13 +445,13 @@ def study_frontier(problem: Problem, options: MipOptions | None = None, progress
 
     first = keep(solve_at(math.inf))
     if first is None:
-        raise no_point_error(problem, bounds)
+        raise no_point_error(problem, corners)
     if max_points is None:
         last = first
         while last is not None:
             last = keep(solve_at(last.delay_cycles * (1 - SPLIT)))
     else:
-        bottom = float(corner_d[feasible].min())
+        bottom = corners.delay_floor_cycles
         for limit in np.linspace(first.delay_cycles, bottom, max_points)[1:]:
             keep(solve_at(max(limit, bottom)))
     points.sort(key=lambda p: (p.energy_j, p.delay_cycles))
