@@ -3,9 +3,9 @@
 :func:`~deepopt_mip.formulation.fusion_grid.fusion_sums` returns arrays of the
 whole grid cube. The searches with fusion need far less: :func:`stream_fusion`
 evaluates the points within the area budget only, in *slabs*
-(:func:`fusion_slabs`: each block of :func:`~.grid_blocks.budget_blocks` cut
-per ifmap SRAM size, and its pairs into parts of at most ``max_points``
-points), each with the per-block function of the full pass
+(:func:`fusion_slabs`: per ifmap SRAM size, the blocks of
+:func:`~.grid_blocks.budget_blocks` covering that size's in-budget points,
+at most ``max_points`` points each), each with the per-block function of the full pass
 (:func:`~.fusion_grid.chunk_values` on the box of the slab's valid points,
 with the transitions whose R_l fits one of them, F2): every point is
 computed on its own, so every number is the one the full pass gives, bit
@@ -61,10 +61,11 @@ class KeepRule:
 
     v_first the ``first``-th least value (``inf`` while fewer are finite; no
     term if ``first`` is 0) and U_uppers the ``uppers``-th least unfused bound
-    (``inf`` while fewer are finite; no term if ``uppers`` is 0). Both only
-    fall as points are added, so every point with a value at most the final T
-    is kept whatever the order and grouping of the slabs, and the kept points
-    are a prefix of the points ordered by value (ties included).
+    (``inf`` while fewer are finite; no term if ``uppers`` is 0 or
+    ``bounded_by_uppers`` is False: the least bounds are then only tracked).
+    Both only fall as points are added, so every point with a value at most
+    the final T is kept whatever the order and grouping of the slabs, and the
+    kept points are a prefix of the points ordered by value (ties included).
     """
 
     first: int = 0
@@ -72,6 +73,7 @@ class KeepRule:
     uppers: int = 0
     margin: float = 0.0
     threshold: float = -np.inf
+    bounded_by_uppers: bool = True
 
     @staticmethod
     def everything() -> "KeepRule":
@@ -128,7 +130,7 @@ class FusionStream:
         if rule.first:
             terms.append(float(np.partition(finite, rule.first - 1)[rule.first - 1]) * (1 + rule.tolerance)
                          if finite.size >= rule.first else np.inf)
-        if rule.uppers:
+        if rule.uppers and rule.bounded_by_uppers:
             uppers = self.least_uppers[np.isfinite(self.least_uppers)]
             terms.append(float(uppers[rule.uppers - 1]) * (1 + rule.margin) if uppers.size >= rule.uppers
                          else np.inf)
@@ -147,16 +149,9 @@ class FusionStream:
 
 def fusion_slabs(space: HardwareSpace, max_points: int = FUSION_BLOCK_POINTS):
     """Blocks of one ifmap SRAM size each and at most ``max_points`` points covering every in-budget point
-    once: the blocks of :func:`~.grid_blocks.budget_blocks` (sized for ``max_points`` points per ifmap size)
-    cut per ifmap size, then their pairs into near-equal parts."""
-    sizes = len(space.fitting_sizes()[1])
-    max_points = max(1, int(max_points))
-    for block in budget_blocks(space, max_points * max(1, sizes)):
-        for size in range(block.i.start, block.i.stop):
-            slab = Block(block.pairs, block.f, slice(size, size + 1), block.p)
-            for pairs in np.array_split(block.pairs, -(-slab.size // max_points)):
-                if pairs.size:
-                    yield replace(slab, pairs=pairs)
+    once: per ifmap size, the cover of :func:`~.grid_blocks.budget_blocks` of that size's points."""
+    for size in range(len(space.fitting_sizes()[1])):
+        yield from budget_blocks(space, max_points, ifmap=size)
 
 
 _PASSES = itertools.count()

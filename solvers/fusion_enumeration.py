@@ -41,6 +41,10 @@ from deepopt_mip.solvers.enumeration import rank_key, ranked_points, refine_by_b
 from deepopt_mip.solvers.fusion_schedule import FusionAllocation, FusionSchedule, best_fusion, unfused_schedule
 from deepopt_mip.solvers.solution import RankedPoint, Solution
 
+UPPER_MARGIN = ROUNDING_MARGIN
+"""Relative slack on the unfused bound from above before a point is dropped (the program's bound, the exact
+fused optimum and the unfused bound sum in different orders)."""
+
 
 def enumerate_fusion(network, space: HardwareSpace, tech, metric: str, aggregate: str, top_k: int = 5,
                      progress: Progress | None = None, max_points: int = FUSION_BLOCK_POINTS,
@@ -63,7 +67,7 @@ def enumerate_fusion(network, space: HardwareSpace, tech, metric: str, aggregate
         found = FusionStream(FusedPoints(flat, area.ravel()[flat], values.ravel()[flat], ()), np.zeros(0), np.inf,
                              int(flat.size))
     else:
-        rule = KeepRule(first=top_k + 1) if separable else KeepRule(uppers=top_k + 1, margin=ROUNDING_MARGIN)
+        rule = KeepRule(first=top_k + 1) if separable else KeepRule(uppers=top_k + 1, margin=UPPER_MARGIN)
         found = stream_fusion(network, space, tech, metric, aggregate, rule, not separable, progress, max_points,
                               workers)
     if found.valid_points == 0:

@@ -67,6 +67,8 @@ FIRST_OFFER = 8
 """Points of least lower bound offered to the first round of a product's model."""
 SCREEN_TOLERANCE = 1e-9
 """Relative slack of the screening (the grid pass and the model sum in different orders)."""
+UPPER_MARGIN = ROUNDING_MARGIN
+"""Relative slack on the least unfused bound from above before a point is left out of the products' pass."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,8 @@ def mip_fusion_allocate(network, space: HardwareSpace, tech, metric: str, aggreg
         return _product_allocate(network, space, tech, metric, aggregate, options, progress, workers)
     start = time.perf_counter()
     streamed = stream_fusion(network, space, tech, metric, aggregate,
-                             KeepRule(first=OFFERED, tolerance=SCREEN_TOLERANCE, uppers=1), True, progress,
+                             KeepRule(first=OFFERED, tolerance=SCREEN_TOLERANCE, uppers=1, bounded_by_uppers=False),
+                             True, progress,
                              workers=workers)
     if streamed.valid_points == 0:
         raise InputError(infeasible_budget_message(space))
@@ -201,7 +204,7 @@ def _product_allocate(network, space: HardwareSpace, tech, metric: str, aggregat
                       progress: Progress | None, workers: int | None = None) -> FusionAllocation:
     """A network product with fusion: rounds of the fusion frontier model and its product search (module)."""
     start = time.perf_counter()
-    rule = KeepRule(first=FIRST_OFFER, uppers=1, margin=ROUNDING_MARGIN)
+    rule = KeepRule(first=FIRST_OFFER, uppers=1, margin=UPPER_MARGIN)
     corners = fused_corners(network, space, tech, progress, metric, rule, workers)
     order, lower = product_order(corners, metric)
     deadline = None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s
