@@ -1,21 +1,23 @@
 """The points offered to the MIP with fusion for the network products and the frontier, with their tables.
 
-docs/mip.md section 9. The grid program with product keys
-(:func:`~deepopt_mip.formulation.fusion_grid.fusion_sums`) gives every
-point's *fused ideal corner* (least sum E, least sum D over every
-consistent fusion set and branch choice, each minimum on its own): every
-fused schedule of the point lies at or above it in both.
+docs/mip.md section 9. The grid program with product keys, streamed over
+the in-budget points (:func:`~deepopt_mip.formulation.fusion_stream.stream_fusion`),
+gives every point's *fused ideal corner* (least sum E, least sum D over
+every consistent fusion set and branch choice, each minimum on its own):
+every fused schedule of the point lies at or above it in both.
 
 Screening, exact in both uses:
 
 * Products E^a D^b: no schedule of point n has a product below
   LB_n = corner_E^a corner_D^b. The solver offers points in increasing
   LB_n and stops once every point left out has LB_n at least the optimum
-  over the offered ones (:func:`product_order`).
+  over the offered ones (:func:`product_order`); the pass keeps only the
+  points a round may offer (:func:`fused_corners` with a keep rule).
 * The frontier: an unfused schedule is a fused schedule with nothing fused,
   so the unfused grid pass's achievable schedules (least energy, least delay,
-  least per-layer E*D, :func:`~deepopt_mip.formulation.grid_sums.grid_sums`)
-  are achievable with fusion too. A point whose fused corner lies at or above
+  least per-layer E*D, streamed as the unfused MIP's frontier screen keeps
+  them, :mod:`~deepopt_mip.formulation.mip_points`) are achievable with
+  fusion too. A point whose fused corner lies at or above
   one of them (and differs from it) has every schedule dominated: it holds no
   frontier point and is left out (:func:`frontier_candidates`).
 
@@ -29,6 +31,7 @@ equation here).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -40,10 +43,12 @@ from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.fusion_grid import transitions
 from deepopt_mip.formulation.fusion_mip import layer_modes
 from deepopt_mip.formulation.fusion_stream import FUSION_BLOCK_POINTS, KeepRule, stream_fusion
-from deepopt_mip.formulation.grid_sums import Progress, grid_sums
+from deepopt_mip.formulation.grid_stream import stream_blocks
+from deepopt_mip.formulation.grid_sums import Progress, distinct_layers
 from deepopt_mip.formulation.metrics import metric_value
 from deepopt_mip.formulation.mip_model import FrontierScale, undominated_branches
-from deepopt_mip.formulation.mip_points import PointSet, listed_points, undominated_corners
+from deepopt_mip.formulation.mip_points import (BLOCK_POINTS, PointSet, block_screen, listed_points,
+                                                 undominated_corners)
 from deepopt_mip.formulation.spaces import HardwareSpace, infeasible_budget_message, points_hardware
 
 
@@ -99,17 +104,22 @@ def product_order(corners: FusedCorners, metric: str) -> tuple[np.ndarray, np.nd
 
 def frontier_candidates(network, space: HardwareSpace, tech, corners: FusedCorners,
                         workers: int | None = None) -> np.ndarray:
-    """Runnable points whose fused corner no achievable unfused schedule of the grid dominates (see module)."""
-    sums, _, valid = grid_sums(network, space, tech, "edp", False, workers=workers)
-    _, _, *schedules = (s.ravel() for s in sums)
-    done = np.flatnonzero(valid.ravel() & np.isfinite(schedules[0]) & np.isfinite(schedules[1]))
+    """Runnable points whose fused corner no achievable unfused schedule of the grid dominates (see module).
+
+    The unfused schedules come from the streaming pass of the unfused MIP's frontier screen
+    (:func:`~.mip_points.block_screen`, :meth:`~.mip_points.CornerScreen.merged`), which keeps the
+    Pareto-minimal schedules of every runnable point: a corner is dominated by some schedule exactly when
+    it is dominated by one of those (:func:`~.mip_points.least_pairs`)."""
+    work = partial(block_screen, space=space, layers=distinct_layers(network), tech=tech, metric=None)
+    screen = None
+    for _, part in stream_blocks(space, work, max_points=BLOCK_POINTS, workers=workers):
+        screen = part if screen is None else screen.merged(part, None)
     runnable = corners.runnable
-    if done.size == 0:
+    if screen is None:
         return runnable
-    pairs_e = np.concatenate([schedules[k][done] for k in (0, 2, 4)])
-    pairs_d = np.concatenate([schedules[k][done] for k in (1, 3, 5)])
     at = corners.positions(runnable)
-    keep = undominated_corners(corners.energy_j[at], corners.delay_cycles[at], pairs_e, pairs_d)
+    keep = undominated_corners(corners.energy_j[at], corners.delay_cycles[at], screen.schedule_e,
+                               screen.schedule_d)
     return runnable[keep]
 
 
