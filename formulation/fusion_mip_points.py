@@ -80,10 +80,11 @@ def fused_corners(network, space: HardwareSpace, tech, progress: Progress | None
                   max_points: int = FUSION_BLOCK_POINTS) -> FusedCorners:
     """The grid program's fused ideal corner (docs/model.md section 11.7) of the valid points ``rule`` keeps
     by LB_n of ``metric`` (:func:`~.fusion_stream.stream_fusion`; by default every point), streamed over the
-    in-budget points. A rule with ``uppers`` runs the unfused pass beside (its bound from above)."""
+    in-budget points. A rule with ``uppers`` evaluates the unfused bound from above at each slab's points of
+    least bound (:func:`~.fusion_stream.slab_points`)."""
     rule = KeepRule.everything() if rule is None else rule
-    streamed = stream_fusion(network, space, tech, metric, "network", rule, rule.uppers > 0, progress, max_points,
-                             workers)
+    streamed = stream_fusion(network, space, tech, metric, "network", rule, "least" if rule.uppers else "none",
+                             progress, max_points, workers)
     points = streamed.points
     corners = FusedCorners(index=points.index, energy_j=points.sums[0], delay_cycles=points.sums[1],
                            area_um2=points.area_um2, valid_points=streamed.valid_points, left_out=streamed.left_out)

@@ -13,10 +13,12 @@ for bit. A worker returns only the points its :class:`KeepRule` keeps; the
 parent keeps again from the union.
 
 Where asked (``unfused``), a slab also runs the unfused grid pass
-(:func:`~.grid_sums.chunk_sums`, :func:`~.grid_sums.sums_bounds`) on the same
-hardware: a schedule with nothing fused is a fused schedule, so the unfused
-bound from above of a point (for products the best of its three feasible
-schedules, docs/model.md section 6) bounds its fused optimum from above too.
+(:func:`~.grid_sums.chunk_sums`, :func:`~.grid_sums.sums_bounds`): on all its
+points (``"all"``), or on its :data:`UPPER_POINTS` points of least program
+value (``"least"``, the few a search needs). A schedule with nothing fused
+is a fused schedule, so the unfused bound from above of a point (for products
+the best of its three feasible schedules, docs/model.md section 6) bounds
+its fused optimum from above too.
 
 Peak memory: each worker holds one slab of at most ``max_points`` points,
 the program's value arrays (one or two per state) and the keys of one layer
@@ -42,13 +44,15 @@ from deepopt_mip.formulation.grid_sums import (Progress, _pairs_last, chunk_sums
                                               sums_bounds, worker_count, worker_map)
 from deepopt_mip.formulation.memory import check_memory
 from deepopt_mip.formulation.metrics import check_metric, metric_value
-from deepopt_mip.formulation.spaces import HardwareSpace
+from deepopt_mip.formulation.spaces import HardwareSpace, points_hardware
 from deepopt_mip.formulation.technology import Technology
 
 FUSION_BLOCK_POINTS = 50_000
 """Most points of a slab (the full pass's box per ifmap SRAM size had at most as many)."""
 ARRAY_BYTES = 8
 """Bytes of one float64 value per point."""
+UPPER_POINTS = 16
+"""Points of least program value per slab whose unfused bound from above ``unfused="least"`` evaluates."""
 KEPT_BYTES_PER_POINT = 6 * ARRAY_BYTES
 """What the parent keeps per point: flat index, area, value, up to two sums and the unfused bound."""
 
@@ -170,10 +174,11 @@ def _moves(token, graph: FusionGraph, bits_ifmap: float, capacity: float):
 
 
 def slab_points(slab: Block, space: HardwareSpace, network, tech: Technology, metric: str, separable: bool,
-                unfused: bool, max_points: int, token) -> tuple[FusedPoints, np.ndarray]:
+                unfused: str, max_points: int, token) -> tuple[FusedPoints, np.ndarray]:
     """The valid points of ``slab`` with the program's value and sums (:func:`~.fusion_grid.chunk_values` on
     the box of its valid points, with the transitions whose R_l fits one of them), and their unfused bound
-    from above (:func:`~.grid_sums.sums_bounds`; ``inf`` without ``unfused``)."""
+    from above (:func:`~.grid_sums.sums_bounds`): at every point (``unfused="all"``), at the
+    :data:`UPPER_POINTS` of least finite value (``"least"``), ``inf`` elsewhere."""
     _, _, valid = block_hardware(space, slab)
     if not valid.any():
         return FusedPoints.empty(1 if separable else 2), np.zeros(0)
@@ -191,18 +196,24 @@ def slab_points(slab: Block, space: HardwareSpace, network, tech: Technology, me
     sums = tuple(np.moveaxis(s, -1, 0).ravel()[where] for s in sums)
     with np.errstate(invalid="ignore"):
         value = sums[0] if separable else metric_value(sums[0], sums[1], metric)
+    index = block_flat_index(space, box).ravel()[where]
     upper = np.full(where.size, np.inf)
-    if unfused:
+    if unfused == "all":
         unfused_sums = chunk_sums(hw, distinct_layers(network), tech, metric, separable)
-        _, bound = sums_bounds([np.broadcast_to(s, shape).ravel()[where] for s in unfused_sums],
+        _, upper = sums_bounds([np.broadcast_to(s, shape).ravel()[where] for s in unfused_sums],
                                np.ones(where.size, dtype=bool), metric, separable)
-        upper = bound
-    return FusedPoints(block_flat_index(space, box).ravel()[where], np.broadcast_to(area, shape).ravel()[where],
-                       value, sums), upper
+    elif unfused == "least":
+        finite = np.flatnonzero(np.isfinite(value))
+        least = finite[np.argsort(value[finite], kind="stable")[:UPPER_POINTS]]
+        if least.size:
+            unfused_sums = chunk_sums(points_hardware(space, index[least]), distinct_layers(network), tech, metric,
+                                      separable)
+            upper[least] = sums_bounds(unfused_sums, np.ones(least.size, dtype=bool), metric, separable)[1]
+    return FusedPoints(index, np.broadcast_to(area, shape).ravel()[where], value, sums), upper
 
 
 def slab_stream(slab: Block, space: HardwareSpace, network, tech: Technology, metric: str, separable: bool,
-                unfused: bool, max_points: int, token, rule: KeepRule) -> FusionStream:
+                unfused: str, max_points: int, token, rule: KeepRule) -> FusionStream:
     """One slab, kept by ``rule`` (what its worker returns)."""
     try:
         points, upper = slab_points(slab, space, network, tech, metric, separable, unfused, max_points, token)
@@ -239,13 +250,16 @@ def fusion_bytes_per_point(network, space: HardwareSpace, separable: bool) -> in
 
 
 def stream_fusion(network, space: HardwareSpace, tech: Technology, metric: str, aggregate: str, rule: KeepRule,
-                  unfused: bool = False, progress: Progress | None = None,
+                  unfused: str = "none", progress: Progress | None = None,
                   max_points: int = FUSION_BLOCK_POINTS, workers: int | None = None) -> FusionStream:
     """The points ``rule`` keeps of the fusion program over every in-budget point, slab by slab
     (:func:`fusion_slabs`), ``workers`` processes (:func:`~.grid_sums.worker_map`; by default one per CPU
     for a large space). Before it starts, its memory (:func:`~.grid_stream.stream_memory_bytes` at
     :func:`fusion_bytes_per_point`, plus what the parent may keep) is checked against the machine's and
-    a pass too large is refused in one line. The result does not depend on ``max_points`` or ``workers``.
+    a pass too large is refused in one line. ``unfused`` (``"none"``, ``"all"``, ``"least"``) says where
+    each slab also evaluates the unfused bound from above (:func:`slab_points`). The kept points do not
+    depend on ``max_points`` or ``workers`` (with ``"least"`` the unfused bounds, and so which points
+    beyond those the rule must keep, may).
     ``progress(done, total)`` counts the points of the slabs evaluated."""
     check_metric(metric)
     separable = is_separable(metric, aggregate)

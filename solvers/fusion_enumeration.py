@@ -68,8 +68,8 @@ def enumerate_fusion(network, space: HardwareSpace, tech, metric: str, aggregate
                              int(flat.size))
     else:
         rule = KeepRule(first=top_k + 1) if separable else KeepRule(uppers=top_k + 1, margin=UPPER_MARGIN)
-        found = stream_fusion(network, space, tech, metric, aggregate, rule, not separable, progress, max_points,
-                              workers)
+        found = stream_fusion(network, space, tech, metric, aggregate, rule, "none" if separable else "least",
+                              progress, max_points, workers)
     if found.valid_points == 0:
         raise InputError(infeasible_budget_message(space))
     schedules: dict[int, FusionSchedule] = {}
@@ -86,7 +86,7 @@ def enumerate_fusion(network, space: HardwareSpace, tech, metric: str, aggregate
     if not separable and not full_grid and not _settled(exact, found.left_out, top_k + 1):
         # a point left out could still be among the best (the unfused bound fell below the fused optimum by
         # more than the margin): search again over every point
-        found = stream_fusion(network, space, tech, metric, aggregate, KeepRule.everything(), False, None,
+        found = stream_fusion(network, space, tech, metric, aggregate, KeepRule.everything(), "none", None,
                               max_points, workers)
         exact = _search(found.points, solve, top_k, separable)
     points = found.points

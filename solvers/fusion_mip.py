@@ -167,8 +167,7 @@ def mip_fusion_allocate(network, space: HardwareSpace, tech, metric: str, aggreg
     start = time.perf_counter()
     streamed = stream_fusion(network, space, tech, metric, aggregate,
                              KeepRule(first=OFFERED, tolerance=SCREEN_TOLERANCE, uppers=1, bounded_by_uppers=False),
-                             True, progress,
-                             workers=workers)
+                             "all", progress, workers=workers)
     if streamed.valid_points == 0:
         raise InputError(infeasible_budget_message(space))
     found = streamed.points

@@ -148,13 +148,14 @@ def test_products_keep_few_points_and_search_again_where_the_kept_ones_do_not_se
     the best), the search notices and runs again over every point: the same solution."""
     network = _fire_modules(17)
     kept = stream_fusion(network, fusing_space, TECH, "edp", "network",
-                         KeepRule(uppers=3, margin=fusion_enumeration.UPPER_MARGIN), unfused=True)
+                         KeepRule(uppers=3, margin=fusion_enumeration.UPPER_MARGIN), unfused="least")
     assert kept.points.index.size < kept.valid_points / 2 and np.isfinite(kept.left_out)
     full = enumerate_fusion(network, fusing_space, TECH, "edp", "network", top_k=2, full_grid=True)
     _same(enumerate_fusion(network, fusing_space, TECH, "edp", "network", top_k=2, max_points=30), full)
     passes = []
     monkeypatch.setattr(fusion_enumeration, "UPPER_MARGIN", -0.9)
-    monkeypatch.setattr(fusion_enumeration, "stream_fusion", lambda *a, **k: passes.append(a[5]) or stream_fusion(*a, **k))
+    monkeypatch.setattr(fusion_enumeration, "stream_fusion",
+                        lambda *a, **k: passes.append(a[5]) or stream_fusion(*a, **k))
     _same(enumerate_fusion(network, fusing_space, TECH, "edp", "network", top_k=2, max_points=30), full)
     assert passes == [KeepRule(uppers=3, margin=-0.9), KeepRule.everything()]
 
