@@ -5,8 +5,8 @@ whole grid cube. The searches with fusion need far less: :func:`stream_fusion`
 evaluates the points within the area budget only, in *slabs*
 (:func:`fusion_slabs`: per ifmap SRAM size, the blocks of
 :func:`~.grid_blocks.budget_blocks` covering that size's in-budget points,
-at most ``max_points`` points each), each with the per-block function of the full pass
-(:func:`~.fusion_grid.chunk_values` on the box of the slab's valid points,
+at most ``max_points`` points each), each with the per-block function of
+the full pass (:func:`~.fusion_grid.chunk_values` on the box of the slab's valid points,
 with the transitions whose R_l fits one of them, F2): every point is
 computed on its own, so every number is the one the full pass gives, bit
 for bit. A worker returns only the points its :class:`KeepRule` keeps; the
@@ -53,8 +53,8 @@ ARRAY_BYTES = 8
 """Bytes of one float64 value per point."""
 UPPER_POINTS = 16
 """Points of least program value per slab whose unfused bound from above ``unfused="least"`` evaluates."""
-KEPT_BYTES_PER_POINT = 6 * ARRAY_BYTES
-"""What the parent keeps per point: flat index, area, value, up to two sums and the unfused bound."""
+KEPT_BYTES_PER_POINT = 5 * ARRAY_BYTES
+"""What the parent keeps per point: flat index, area, value and up to two sums."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,7 @@ _MOVES: dict = {}
 
 
 def _moves(token, graph: FusionGraph, bits_ifmap: float, capacity: float):
+    """:func:`~.fusion_grid.transitions` up to ``capacity``, computed once per pass ``token`` and capacity."""
     key = (token, capacity)
     if key not in _MOVES:
         if any(k[0] != token for k in _MOVES):
