@@ -18,6 +18,12 @@ value arrays per state, a minimum per transition.
   schedules), used by bound and prune; :func:`fusion_sums` returns the two
   sums themselves (the fused ideal corner, for the MIP's screening).
 
+:func:`fusion_sums` and :func:`fusion_grid` hold arrays of the whole grid
+cube (the fusion studies use them, and they are the reference of the
+streamed pass); the single-network solvers run :func:`chunk_values` over
+the in-budget points in slabs and keep only their candidates
+(:mod:`~deepopt_mip.formulation.fusion_stream`).
+
 Layer costs come from :func:`~.costmodel.fusion.counts_beside` (the branch
 functions at i - R_l) and :func:`~.costmodel.fusion.fused_costs_of_counts`.
 """

@@ -1,21 +1,23 @@
 """The points offered to the MIP with fusion for the network products and the frontier, with their tables.
 
-docs/mip.md section 9. The grid program with product keys
-(:func:`~deepopt_mip.formulation.fusion_grid.fusion_sums`) gives every
-point's *fused ideal corner* (least sum E, least sum D over every
-consistent fusion set and branch choice, each minimum on its own): every
-fused schedule of the point lies at or above it in both.
+docs/mip.md section 9. The grid program with product keys, streamed over
+the in-budget points (:func:`~deepopt_mip.formulation.fusion_stream.stream_fusion`),
+gives every point's *fused ideal corner* (least sum E, least sum D over
+every consistent fusion set and branch choice, each minimum on its own):
+every fused schedule of the point lies at or above it in both.
 
 Screening, exact in both uses:
 
 * Products E^a D^b: no schedule of point n has a product below
   LB_n = corner_E^a corner_D^b. The solver offers points in increasing
   LB_n and stops once every point left out has LB_n at least the optimum
-  over the offered ones (:func:`product_order`).
+  over the offered ones (:func:`product_order`); the pass keeps only the
+  points a round may offer (:func:`fused_corners` with a keep rule).
 * The frontier: an unfused schedule is a fused schedule with nothing fused,
   so the unfused grid pass's achievable schedules (least energy, least delay,
-  least per-layer E*D, :func:`~deepopt_mip.formulation.grid_sums.grid_sums`)
-  are achievable with fusion too. A point whose fused corner lies at or above
+  least per-layer E*D, streamed as the unfused MIP's frontier screen keeps
+  them, :mod:`~deepopt_mip.formulation.mip_points`) are achievable with
+  fusion too. A point whose fused corner lies at or above
   one of them (and differs from it) has every schedule dominated: it holds no
   frontier point and is left out (:func:`frontier_candidates`).
 
@@ -29,6 +31,7 @@ equation here).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -37,36 +40,55 @@ from deepopt_mip.formulation.costmodel.fusion import (FusionGraph, counts_beside
                                                       resident_capacity_bits)
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.errors import InputError
-from deepopt_mip.formulation.fusion_grid import fusion_sums, transitions
+from deepopt_mip.formulation.fusion_grid import transitions
 from deepopt_mip.formulation.fusion_mip import layer_modes
-from deepopt_mip.formulation.grid_sums import Progress, grid_sums
+from deepopt_mip.formulation.fusion_stream import FUSION_BLOCK_POINTS, KeepRule, stream_fusion
+from deepopt_mip.formulation.grid_stream import stream_blocks
+from deepopt_mip.formulation.grid_sums import Progress, distinct_layers
 from deepopt_mip.formulation.metrics import metric_value
 from deepopt_mip.formulation.mip_model import FrontierScale, undominated_branches
-from deepopt_mip.formulation.mip_points import PointSet, point_set, undominated_corners
+from deepopt_mip.formulation.mip_points import (BLOCK_POINTS, PointSet, block_screen, listed_points,
+                                                 undominated_corners)
 from deepopt_mip.formulation.spaces import HardwareSpace, infeasible_budget_message, points_hardware
 
 
 @dataclass(frozen=True)
 class FusedCorners:
-    """Per grid point (flat) the fused ideal corner (``inf`` where no schedule runs), area and validity."""
+    """Listed valid grid points (flat indices, ascending) with their fused ideal corner (``inf`` where no
+    schedule runs) and area; how many points of the grid are valid; the least LB_n (of the metric the
+    points were kept for) of a runnable point not listed, ``inf`` if none was left out."""
 
+    index: np.ndarray
     energy_j: np.ndarray
     delay_cycles: np.ndarray
     area_um2: np.ndarray
-    valid: np.ndarray
+    valid_points: int
+    left_out: float = np.inf
 
     @property
     def runnable(self) -> np.ndarray:
-        """Flat indices of the valid points where some schedule runs."""
-        return np.flatnonzero(self.valid & np.isfinite(self.energy_j) & np.isfinite(self.delay_cycles))
+        """Flat indices of the listed points where some schedule runs."""
+        return self.index[np.isfinite(self.energy_j) & np.isfinite(self.delay_cycles)]
+
+    def positions(self, flat: np.ndarray) -> np.ndarray:
+        """Where the listed flat indices ``flat`` are in :attr:`index`."""
+        return np.searchsorted(self.index, flat)
 
 
-def fused_corners(network, space: HardwareSpace, tech, progress: Progress | None = None) -> FusedCorners:
-    """The grid program's fused ideal corner of every point (docs/model.md section 11.7)."""
-    (energy, delay), area, valid = fusion_sums(network, space, tech, "edp", "network", progress)
-    corners = FusedCorners(energy_j=energy.ravel(), delay_cycles=delay.ravel(), area_um2=area.ravel(),
-                           valid=valid.ravel())
-    if not valid.any():
+def fused_corners(network, space: HardwareSpace, tech, progress: Progress | None = None,
+                  metric: str = "edp", rule: KeepRule | None = None, workers: int | None = None,
+                  max_points: int = FUSION_BLOCK_POINTS) -> FusedCorners:
+    """The grid program's fused ideal corner (docs/model.md section 11.7) of the valid points ``rule`` keeps
+    by LB_n of ``metric`` (:func:`~.fusion_stream.stream_fusion`; by default every point), streamed over the
+    in-budget points. A rule with ``uppers`` evaluates the unfused bound from above at each slab's points of
+    least bound (:func:`~.fusion_stream.slab_points`)."""
+    rule = KeepRule.everything() if rule is None else rule
+    streamed = stream_fusion(network, space, tech, metric, "network", rule, "least" if rule.uppers else "none",
+                             progress, max_points, workers)
+    points = streamed.points
+    corners = FusedCorners(index=points.index, energy_j=points.sums[0], delay_cycles=points.sums[1],
+                           area_um2=points.area_um2, valid_points=streamed.valid_points, left_out=streamed.left_out)
+    if streamed.valid_points == 0:
         raise InputError(infeasible_budget_message(space))
     if corners.runnable.size == 0:
         raise InputError(f"no point of space {space.name!r} can run every layer of {network.name}")
@@ -74,25 +96,31 @@ def fused_corners(network, space: HardwareSpace, tech, progress: Progress | None
 
 
 def product_order(corners: FusedCorners, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(runnable points in increasing LB_n = corner_E^a corner_D^b, their LB_n)."""
-    runnable = corners.runnable
+    """(runnable points (flat indices) in increasing LB_n = corner_E^a corner_D^b, their LB_n)."""
+    runnable = np.flatnonzero(np.isfinite(corners.energy_j) & np.isfinite(corners.delay_cycles))
     bound = metric_value(corners.energy_j[runnable], corners.delay_cycles[runnable], metric)
     order = np.argsort(bound, kind="stable")
-    return runnable[order], bound[order]
+    return corners.index[runnable[order]], bound[order]
 
 
 def frontier_candidates(network, space: HardwareSpace, tech, corners: FusedCorners,
                         workers: int | None = None) -> np.ndarray:
-    """Runnable points whose fused corner no achievable unfused schedule of the grid dominates (see module)."""
-    sums, _, valid = grid_sums(network, space, tech, "edp", False, workers=workers)
-    _, _, *schedules = (s.ravel() for s in sums)
-    done = np.flatnonzero(valid.ravel() & np.isfinite(schedules[0]) & np.isfinite(schedules[1]))
+    """Runnable points whose fused corner no achievable unfused schedule of the grid dominates (see module).
+
+    The unfused schedules come from the streaming pass of the unfused MIP's frontier screen
+    (:func:`~.mip_points.block_screen`, :meth:`~.mip_points.CornerScreen.merged`), which keeps the
+    Pareto-minimal schedules of every runnable point: a corner is dominated by some schedule exactly when
+    it is dominated by one of those (:func:`~.mip_points.least_pairs`)."""
+    work = partial(block_screen, space=space, layers=distinct_layers(network), tech=tech, metric=None)
+    screen = None
+    for _, part in stream_blocks(space, work, max_points=BLOCK_POINTS, workers=workers):
+        screen = part if screen is None else screen.merged(part, None)
     runnable = corners.runnable
-    if done.size == 0:
+    if screen is None:
         return runnable
-    pairs_e = np.concatenate([schedules[k][done] for k in (0, 2, 4)])
-    pairs_d = np.concatenate([schedules[k][done] for k in (1, 3, 5)])
-    keep = undominated_corners(corners.energy_j[runnable], corners.delay_cycles[runnable], pairs_e, pairs_d)
+    at = corners.positions(runnable)
+    keep = undominated_corners(corners.energy_j[at], corners.delay_cycles[at], screen.schedule_e,
+                               screen.schedule_d)
     return runnable[keep]
 
 
@@ -182,12 +210,13 @@ def fusion_frontier_data(network, space: HardwareSpace, tech, corners: FusedCorn
                          flat: np.ndarray) -> FusionFrontierData:
     """:class:`FusionFrontierData` of the grid points ``flat`` (flat indices, ascending)."""
     flat = np.sort(np.asarray(flat, dtype=np.int64))
-    points = point_set(space, flat, corners.area_um2, corners.valid)
+    at = corners.positions(flat)
+    points = listed_points(space, flat, corners.area_um2[at], corners.valid_points)
     hw = points_hardware(space, flat)
     capacity = np.broadcast_to(np.asarray(resident_capacity_bits(hw), float), (flat.size,)).copy()
     graph = FusionGraph.of(network)
     modes = layer_modes(transitions(graph, float(space.bits_ifmap), float(np.max(capacity))))
     energy, delay = mode_tables(network, modes, hw, tech)
     return FusionFrontierData(points=points, graph=graph, modes=modes, energy_j=energy, delay_cycles=delay,
-                              capacity_bits=capacity, corner_energy_j=corners.energy_j[flat],
-                              corner_delay_cycles=corners.delay_cycles[flat])
+                              capacity_bits=capacity, corner_energy_j=corners.energy_j[at],
+                              corner_delay_cycles=corners.delay_cycles[at])

@@ -187,8 +187,10 @@ def pair_groups(rooms: np.ndarray, sizes, max_points: int) -> list[tuple[np.ndar
     return groups[::-1]
 
 
-def budget_blocks(space: HardwareSpace, max_points: int = 300_000):
-    """Yield :class:`Block` s of at most ``max_points`` points covering every in-budget point once.
+def budget_blocks(space: HardwareSpace, max_points: int = 300_000, ifmap: int | None = None):
+    """Yield :class:`Block` s of at most ``max_points`` points covering every in-budget point once (with
+    ``ifmap``, an index into the ifmap SRAM sizes: every in-budget point of that size, each block of that
+    size alone).
 
     A block never exceeds ``max_points`` (a single pair times a single SRAM
     triple is the smallest block, 1 point). The groups and their band
@@ -197,15 +199,18 @@ def budget_blocks(space: HardwareSpace, max_points: int = 300_000):
     """
     rows, cols = space.array_pairs()
     sizes = tuple(np.asarray(s, dtype=float) for s in space.fitting_sizes())
+    first_ifmap = 0 if ifmap is None else int(ifmap)
+    if ifmap is not None:
+        sizes = (sizes[0], sizes[1][first_ifmap:first_ifmap + 1], sizes[2])
     if not (rows.size and all(s.size for s in sizes)):
         return
     max_points = max(1, int(max_points))
     rooms = pair_rooms_kb(space, rows, cols)
     for group, bands in pair_groups(rooms, sizes, max_points):
-        for part in _parts(float(rooms[group[0]]), sizes, max_points, bands):
-            blocks = -(-group.size // max(1, max_points // _box_points(part)))
+        for f, i, p in _parts(float(rooms[group[0]]), sizes, max_points, bands):
+            blocks = -(-group.size // max(1, max_points // _box_points((f, i, p))))
             for pairs in np.array_split(group, blocks):  # near-equal blocks: none with a few pairs only
-                yield Block(np.sort(pairs), *part)
+                yield Block(np.sort(pairs), f, slice(i.start + first_ifmap, i.stop + first_ifmap), p)
 
 
 def in_budget_points(space: HardwareSpace) -> int:

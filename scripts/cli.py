@@ -328,7 +328,7 @@ def run_allocate(args) -> int:
         return fusion_allocate_cmd.run(network, space, tech, args.metric, args.aggregate, args.solver, args.top_k,
                                        options, args.json, args.out, args.quiet,
                                        ProgressLine(f"{args.solver} over {space.name} with fusion", quiet=args.quiet),
-                                       package_version())
+                                       package_version(), check_workers(args.workers))
     options = mip_options(args) if args.solver == "mip" else None
     problem = load_study_problem(args, args.fusion)
     if args.scalesim and len(problem.networks) > 1:
@@ -381,7 +381,7 @@ def run_compare(args) -> int:
         fusion_allocate_cmd.check_args(args)
         tech, space, network = load_problem(args)
         return fusion_allocate_cmd.run_compare(network, space, tech, args.metric, args.aggregate, mip_options(args),
-                                               args.json, args.quiet)
+                                               args.json, args.quiet, check_workers(args.workers))
     from deepopt_mip.scripts.compare_cmd import run
     options = mip_options(args)
     return run(load_study_problem(args, args.fusion), options, args.json, args.quiet, check_workers(args.workers))

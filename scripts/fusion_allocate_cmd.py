@@ -34,15 +34,17 @@ def payload(network, allocation) -> dict:
     return out
 
 
-def solve(network, space, tech, metric: str, aggregate: str, solver: str, top_k: int, options, progress):
-    """The allocation with fusion by ``solver`` (``enumerate`` or ``mip``)."""
+def solve(network, space, tech, metric: str, aggregate: str, solver: str, top_k: int, options, progress,
+          workers: int | None = None):
+    """The allocation with fusion by ``solver`` (``enumerate`` or ``mip``), the grid pass by ``workers``
+    processes (None: the default)."""
     require_graph(network)
     try:
         if solver == "mip":
             from deepopt_mip.solvers.fusion_mip import mip_fusion_allocate
-            return mip_fusion_allocate(network, space, tech, metric, aggregate, options, progress)
+            return mip_fusion_allocate(network, space, tech, metric, aggregate, options, progress, workers)
         from deepopt_mip.solvers.fusion_enumeration import enumerate_fusion
-        return enumerate_fusion(network, space, tech, metric, aggregate, top_k, progress)
+        return enumerate_fusion(network, space, tech, metric, aggregate, top_k, progress, workers=workers)
     finally:
         progress.close()
 
@@ -65,8 +67,8 @@ def write_out_dir(out_dir, network, space, tech, allocation, version: str, optio
 
 
 def run(network, space, tech, metric: str, aggregate: str, solver: str, top_k: int, options, json_path, out_dir,
-        quiet: bool, progress, version: str = "") -> int:
-    allocation = solve(network, space, tech, metric, aggregate, solver, top_k, options, progress)
+        quiet: bool, progress, version: str = "", workers: int | None = None) -> int:
+    allocation = solve(network, space, tech, metric, aggregate, solver, top_k, options, progress, workers)
     if json_path:
         write_json(json_path, payload(network, allocation))
     if out_dir:
@@ -81,7 +83,8 @@ def run(network, space, tech, metric: str, aggregate: str, solver: str, top_k: i
     return 0
 
 
-def run_compare(network, space, tech, metric: str, aggregate: str, options, json_path, quiet: bool) -> int:
+def run_compare(network, space, tech, metric: str, aggregate: str, options, json_path, quiet: bool,
+                workers: int | None = None) -> int:
     """``compare --fusion``: the allocation with fusion by MIP and by enumeration; 0 if they agree."""
     from deepopt_mip.scripts.progress import ProgressLine
     from deepopt_mip.study import AGREEMENT
@@ -89,7 +92,8 @@ def run_compare(network, space, tech, metric: str, aggregate: str, options, json
     results = {}
     for solver in ("mip", "enumerate"):
         progress = ProgressLine(f"{solver} over {space.name} with fusion", quiet=quiet)
-        results[solver] = solve(network, space, tech, metric, aggregate, solver, 0, options, progress).solution
+        results[solver] = solve(network, space, tech, metric, aggregate, solver, 0, options, progress,
+                                workers).solution
     mip, enum = results["mip"], results["enumerate"]
     difference = abs(mip.objective - enum.objective) / max(abs(enum.objective), 1e-300)
     agree = difference <= AGREEMENT and mip.status == "optimal"

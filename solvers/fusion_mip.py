@@ -35,23 +35,25 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from deepopt_mip.formulation.costmodel.fusion import FusionGraph, resident_capacity_bits
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.errors import InputError
-from deepopt_mip.formulation.fusion_grid import fusion_grid, point_keys, transitions
+from deepopt_mip.formulation.fusion_grid import point_keys, transitions
 from deepopt_mip.formulation.fusion_mip import (chosen_fusion, chosen_schedule, fusion_frontier_model, fusion_model,
                                                 layer_modes)
 from deepopt_mip.formulation.fusion_mip_points import (FusionFrontierData, frontier_candidates, fused_corners,
                                                        fusion_frontier_data, product_order)
-from deepopt_mip.formulation.grid_sums import Progress, grid_sums, is_separable
+from deepopt_mip.formulation.fusion_stream import KeepRule, stream_fusion
+from deepopt_mip.formulation.grid_bounds import ROUNDING_MARGIN
+from deepopt_mip.formulation.grid_sums import Progress, is_separable
 from deepopt_mip.formulation.hardware import HardwarePoint
 from deepopt_mip.formulation.metrics import check_aggregate, check_metric
 from deepopt_mip.formulation.mip_model import NO_LIMIT, chosen_point
-from deepopt_mip.formulation.mip_points import point_set
+from deepopt_mip.formulation.mip_points import listed_points
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, HardwareSpace, infeasible_budget_message, points_hardware
 from deepopt_mip.solvers.fusion_schedule import (FusionAllocation, FusionCosts, best_for_fusion_set,
                                                  fusion_schedule, unfused_schedule)
@@ -65,6 +67,8 @@ FIRST_OFFER = 8
 """Points of least lower bound offered to the first round of a product's model."""
 SCREEN_TOLERANCE = 1e-9
 """Relative slack of the screening (the grid pass and the model sum in different orders)."""
+UPPER_MARGIN = ROUNDING_MARGIN
+"""Relative slack on the least unfused bound from above before a point is left out of the products' pass."""
 
 
 @dataclass(frozen=True)
@@ -151,27 +155,31 @@ def _allocation(network, space: HardwareSpace, tech, metric: str, aggregate: str
 
 
 def mip_fusion_allocate(network, space: HardwareSpace, tech, metric: str, aggregate: str,
-                        options: MipOptions | None = None, progress: Progress | None = None) -> FusionAllocation:
-    """The optimum of ``metric`` under ``aggregate`` over ``space``, every fusion set and branch, by MIP."""
+                        options: MipOptions | None = None, progress: Progress | None = None,
+                        workers: int | None = None) -> FusionAllocation:
+    """The optimum of ``metric`` under ``aggregate`` over ``space``, every fusion set and branch, by MIP
+    (``workers`` processes for the fusion program's pass)."""
     check_metric(metric)
     check_aggregate(aggregate)
     options = options or MipOptions()
     if not is_separable(metric, aggregate):
-        return _product_allocate(network, space, tech, metric, aggregate, options, progress)
+        return _product_allocate(network, space, tech, metric, aggregate, options, progress, workers)
     start = time.perf_counter()
-    fused_values, area, valid = fusion_grid(network, space, tech, metric, aggregate, progress)
-    if not valid.any():
+    streamed = stream_fusion(network, space, tech, metric, aggregate,
+                             KeepRule(first=OFFERED, tolerance=SCREEN_TOLERANCE, uppers=1, bounded_by_uppers=False),
+                             "all", progress, workers=workers)
+    if streamed.valid_points == 0:
         raise InputError(infeasible_budget_message(space))
-    (unfused_values,), _, _ = grid_sums(network, space, tech, metric, True)
-    ceiling = float(np.min(unfused_values)) * (1 + SCREEN_TOLERANCE)
-    candidates = np.flatnonzero(valid.ravel() & (fused_values.ravel() <= ceiling))
-    ranked = np.sort(fused_values.ravel()[candidates])
+    found = streamed.points
+    ceiling = float(streamed.least_uppers[0]) * (1 + SCREEN_TOLERANCE) if streamed.least_uppers.size else np.inf
+    ranked = np.sort(found.value[found.value <= ceiling])
     if ranked.size > OFFERED:
         ceiling = min(ceiling, float(ranked[OFFERED - 1]) * (1 + SCREEN_TOLERANCE))
-    flat = np.flatnonzero(valid.ravel() & (fused_values.ravel() <= ceiling))
+    offered = np.flatnonzero(found.value <= ceiling)
+    flat = found.index[offered]
     if flat.size == 0:
         raise InputError(f"no point of space {space.name!r} can run every layer of {network.name}")
-    points = point_set(space, flat, area, valid)
+    points = listed_points(space, flat, found.area_um2[offered], streamed.valid_points)
     hw = points_hardware(space, flat)
     graph = FusionGraph.of(network)
     moves = transitions(graph, float(space.bits_ifmap), float(np.max(resident_capacity_bits(hw))))
@@ -181,7 +189,7 @@ def mip_fusion_allocate(network, space: HardwareSpace, tech, metric: str, aggreg
         for k, mode in enumerate(modes):
             (costs[l, k],) = keys[l][mode]
     model = fusion_model(graph, moves, points, costs, np.asarray(resident_capacity_bits(hw)),
-                         scale=float(np.min(fused_values.ravel()[flat])))
+                         scale=float(np.min(found.value[offered])))
     build_s = time.perf_counter() - start
     result = HighsDriver(options).solve_or_fail(model, f"{metric} of {network.name} with fusion")
     n = chosen_point(model)
@@ -192,10 +200,11 @@ def mip_fusion_allocate(network, space: HardwareSpace, tech, metric: str, aggreg
 
 
 def _product_allocate(network, space: HardwareSpace, tech, metric: str, aggregate: str, options: MipOptions,
-                      progress: Progress | None) -> FusionAllocation:
+                      progress: Progress | None, workers: int | None = None) -> FusionAllocation:
     """A network product with fusion: rounds of the fusion frontier model and its product search (module)."""
     start = time.perf_counter()
-    corners = fused_corners(network, space, tech, progress)
+    rule = KeepRule(first=FIRST_OFFER, uppers=1, margin=UPPER_MARGIN)
+    corners = fused_corners(network, space, tech, progress, metric, rule, workers)
     order, lower = product_order(corners, metric)
     deadline = None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s
     driver = HighsDriver(options)
@@ -208,12 +217,17 @@ def _product_allocate(network, space: HardwareSpace, tech, metric: str, aggregat
         outcome = product_search(built, metric, driver, remaining)
         solve_s += outcome.solve_s
         proven &= outcome.proven
-        needed = int(np.searchsorted(lower, outcome.objective * (1 - SCREEN_TOLERANCE), side="left"))
+        limit = outcome.objective * (1 - SCREEN_TOLERANCE)
+        if outcome.proven and corners.left_out < limit:
+            # the next round needs points the pass left out (the unfused bound did not settle it): pass again
+            corners = fused_corners(network, space, tech, None, metric, replace(rule, threshold=limit), workers)
+            order, lower = product_order(corners, metric)
+        needed = int(np.searchsorted(lower, limit, side="left"))
         if needed <= offered or not outcome.proven:
             break
         offered = needed
     build_s = time.perf_counter() - start - solve_s
-    left_out = float(lower[offered]) if offered < lower.size else math.inf
+    left_out = float(lower[offered]) if offered < lower.size else corners.left_out
     bound = min(outcome.bound, left_out)
     best = outcome.best
     return _allocation(network, space, tech, metric, aggregate, best.hardware, data.points.area_um2[best.point],
@@ -231,7 +245,7 @@ def mip_fusion_frontier(network, space: HardwareSpace, tech, options: MipOptions
         raise ValueError(f"a frontier needs at least 2 points, got {max_points}")
     options = options or MipOptions()
     start = time.perf_counter()
-    corners = fused_corners(network, space, tech, progress)
+    corners = fused_corners(network, space, tech, progress, workers=workers)
     flat = frontier_candidates(network, space, tech, corners, workers)
     data = fusion_frontier_data(network, space, tech, corners, flat)
     built = BuiltModel(kind="fusion-frontier", data=data, model=None, build_s=time.perf_counter() - start,
