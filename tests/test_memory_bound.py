@@ -4,7 +4,7 @@ the streaming pass's memory does not grow with the grid, --workers reaches the g
 import numpy as np
 import pytest
 
-from deepopt_mip.formulation import memory
+from deepopt_mip.formulation import grid_stream, memory
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.grid_stream import BYTES_PER_POINT, stream_memory_bytes
 from deepopt_mip.formulation.grid_sums import grid_sums, grid_sums_memory_bytes
@@ -29,6 +29,26 @@ bits: {filter: 8, ifmap: 8, psum: 32}
 dram: {bandwidth_bits_per_cycle: 128, block_bits: 128}
 area: {budget_mm2: 16, tolerance: 0.0}
 """
+
+
+def fine_space(folder):
+    """The 2.1 G-point space of :data:`FINE_SPACE`, written in ``folder``."""
+    path = folder / "fine.yaml"
+    path.write_text(FINE_SPACE)
+    return load_space(path, TECH)
+
+
+def stopped_at_the_memory_check(monkeypatch) -> list:
+    """Make every streamed pass stop at its memory check (an ``InterruptedError``); the list the checked
+    estimates are appended to."""
+    checked = []
+
+    def record(estimate, what):
+        checked.append(estimate)
+        raise InterruptedError
+
+    monkeypatch.setattr(grid_stream, "check_memory", record)
+    return checked
 
 
 def test_check_memory_refuses_in_one_line_with_the_estimate():

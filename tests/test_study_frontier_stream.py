@@ -13,14 +13,13 @@ from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.grid_blocks import budget_blocks
 from deepopt_mip.formulation.networks import Network
 from deepopt_mip.formulation.problem import Problem, StudyNetwork
-from deepopt_mip.formulation.spaces import load_space
 from deepopt_mip.formulation.study_bounds import study_bounds
 from deepopt_mip.formulation.study_corners import (StudyCorners, frontier_bytes_per_point, study_corners,
                                                    study_corners_memory_bytes)
 from deepopt_mip.scripts.cli import main
 from deepopt_mip.solvers.highs_driver import MipOptions
 from deepopt_mip.solvers.study_mip import corner_frontier, study_frontier
-from test_memory_bound import FINE_SPACE
+from test_memory_bound import fine_space, stopped_at_the_memory_check
 from test_study_solvers import ALEXNET, SPACE_3MM2, SPACE_4MM2, SQUEEZENET, TECH
 
 FIRST = Network("first", tuple(replace(layer, name=f"a{i}") for i, layer in enumerate(ALEXNET.layers[1:4])))
@@ -119,17 +118,9 @@ def test_a_study_without_a_feasible_point_names_the_tightest_cap():
 def test_the_frontier_estimate_does_not_grow_with_the_grid(tmp_path, monkeypatch):
     """The estimate checked before the pass is the same on the paper space and on a 2.1 G-point cube (which
     the full-grid pass refused), and small; with a branch limit it counts every in-budget point as kept."""
-    path = tmp_path / "fine.yaml"
-    path.write_text(FINE_SPACE)
-    checked = []
-
-    def record(estimate, what):
-        checked.append(estimate)
-        raise InterruptedError
-
-    monkeypatch.setattr(grid_stream, "check_memory", record)
+    checked = stopped_at_the_memory_check(monkeypatch)
     problem = PAPER_STUDY
-    for space in (SPACE_4MM2, load_space(path, TECH)):
+    for space in (SPACE_4MM2, fine_space(tmp_path)):
         with pytest.raises(InterruptedError):
             study_frontier(replace(problem, space=space), workers=2)
     assert checked[0] == checked[1] == study_corners_memory_bytes(problem, 300_000, 2, 0) < 2 * 2**30

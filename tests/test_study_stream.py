@@ -10,11 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepopt_mip.formulation import grid_stream, memory
+from deepopt_mip.formulation import memory
 from deepopt_mip.formulation.grid_blocks import budget_blocks
 from deepopt_mip.formulation.metrics import METRIC_EXPONENTS
 from deepopt_mip.formulation.problem import Problem, StudyNetwork
-from deepopt_mip.formulation.spaces import load_space
 from deepopt_mip.formulation.study_bounds import study_bounds
 from deepopt_mip.formulation.study_stream import (STUDY_BYTES_PER_POINT, StudyWindow, study_stream,
                                                   study_stream_memory_bytes)
@@ -22,7 +21,7 @@ from deepopt_mip.scripts.cli import main
 from deepopt_mip.solvers.study_enumeration import enumerate_study
 from deepopt_mip.solvers.study_mip import mip_study
 from test_grid_stream import networks, spaces
-from test_memory_bound import FINE_SPACE
+from test_memory_bound import fine_space, stopped_at_the_memory_check
 from test_study_solvers import ALEXNET, SPACE_3MM2, SPACE_4MM2, SQUEEZENET, TECH, brute_force, studies
 
 
@@ -146,16 +145,8 @@ def test_progress_counts_the_points_of_every_networks_pass():
 def test_the_study_estimate_does_not_grow_with_the_grid(tmp_path, monkeypatch):
     """The estimate checked before the pass is the same on the paper space and on a 2.1 G-point cube (which
     the full-grid pass refused at about 69 GB), and small."""
-    path = tmp_path / "fine.yaml"
-    path.write_text(FINE_SPACE)
-    checked = []
-
-    def record(estimate, what):
-        checked.append(estimate)
-        raise InterruptedError
-
-    monkeypatch.setattr(grid_stream, "check_memory", record)
-    for space in (SPACE_4MM2, load_space(path, TECH)):
+    checked = stopped_at_the_memory_check(monkeypatch)
+    for space in (SPACE_4MM2, fine_space(tmp_path)):
         with pytest.raises(InterruptedError):
             study_stream(replace(HAND_PICKED["caps, weights, E*D"], space=space), workers=2)
     assert checked[0] == checked[1] == study_stream_memory_bytes(300_000, 2, 20_000 + 1) < 2 * 2**30
