@@ -40,7 +40,7 @@ from bench_scale import SRAM_STEPS, space_file  # noqa: E402
 from deepopt_mip.formulation.costmodel.common import ArrayHardware  # noqa: E402
 from deepopt_mip.formulation.grid_blocks import budget_blocks  # noqa: E402
 from deepopt_mip.formulation.grid_stream import block_hardware  # noqa: E402
-from deepopt_mip.formulation.grid_sums import _pairs_last, distinct_layers, is_separable, layer_terms  # noqa: E402
+from deepopt_mip.formulation.grid_sums import pairs_last, distinct_layers, is_separable, layer_terms  # noqa: E402
 from deepopt_mip.formulation.networks import load_network  # noqa: E402
 from deepopt_mip.formulation.spaces import load_space  # noqa: E402
 from deepopt_mip.formulation.technology import load_technology  # noqa: E402
@@ -122,7 +122,7 @@ def count(space_path: str, network: str, metric: str, tech) -> tuple[Recorder, i
     space = load_space(space_path, tech)
     layers = distinct_layers(load_network(network))
     largest = max(budget_blocks(space, 300_000), key=lambda b: b.size)
-    hw = _pairs_last(block_hardware(space, largest)[0])
+    hw = pairs_last(block_hardware(space, largest)[0])
     shape = np.broadcast_shapes(*(np.shape(getattr(hw, f.name)) for f in fields(ArrayHardware)))
     RECORDER = Recorder(shape)
     hw = ArrayHardware(*(v.view(Recorded) if isinstance(v, np.ndarray) else v

@@ -39,8 +39,8 @@ from deepopt_mip.formulation.costmodel.fusion import FusionGraph, resident_capac
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.fusion_grid import chunk_values, transitions
 from deepopt_mip.formulation.grid_blocks import Block, budget_blocks
-from deepopt_mip.formulation.grid_stream import _live_box, block_flat_index, block_hardware, stream_memory_bytes
-from deepopt_mip.formulation.grid_sums import (Progress, _pairs_last, chunk_sums, distinct_layers, is_separable,
+from deepopt_mip.formulation.grid_stream import live_box, block_flat_index, block_hardware, stream_memory_bytes
+from deepopt_mip.formulation.grid_sums import (Progress, pairs_last, chunk_sums, distinct_layers, is_separable,
                                               sums_bounds, worker_count, worker_map)
 from deepopt_mip.formulation.memory import check_memory
 from deepopt_mip.formulation.metrics import check_metric, metric_value
@@ -183,7 +183,7 @@ def slab_points(slab: Block, space: HardwareSpace, network, tech: Technology, me
     _, _, valid = block_hardware(space, slab)
     if not valid.any():
         return FusedPoints.empty(1 if separable else 2), np.zeros(0)
-    box = _live_box(slab, np.broadcast_to(valid, (slab.pairs.size, slab.f.stop - slab.f.start, 1,
+    box = live_box(slab, np.broadcast_to(valid, (slab.pairs.size, slab.f.stop - slab.f.start, 1,
                                                   slab.p.stop - slab.p.start)))
     hw, area, valid = block_hardware(space, box)
     shape = np.broadcast_shapes(np.shape(area), np.shape(valid))
@@ -191,7 +191,7 @@ def slab_points(slab: Block, space: HardwareSpace, network, tech: Technology, me
     capacity = float(np.max(np.broadcast_to(resident_capacity_bits(hw), shape)[valid]))
     graph = FusionGraph.of(network)
     moves = _moves(token, graph, float(space.bits_ifmap), capacity)
-    moved = _pairs_last(hw)
+    moved = pairs_last(hw)
     sums = chunk_values(network, graph, moves, moved, tech, metric, separable, shape[1:] + shape[:1], max_points)
     where = np.flatnonzero(valid.ravel())
     sums = tuple(np.moveaxis(s, -1, 0).ravel()[where] for s in sums)

@@ -152,7 +152,7 @@ def block_flat_index(space: HardwareSpace, block: Block) -> np.ndarray:
     return ((a * shape[1] + b) * shape[2] + c) * shape[3] + d
 
 
-def _live_box(block: Block, live: np.ndarray) -> Block:
+def live_box(block: Block, live: np.ndarray) -> Block:
     """The smallest block (its pairs, and index ranges of sizes) holding every ``True`` of ``live``
     (shaped as ``block``: pairs x filter x ifmap x psum)."""
     def span(part: slice, axis: int) -> slice:
@@ -189,7 +189,7 @@ def live_block(block: Block, space: HardwareSpace, tech: Technology, metric: str
                      for sizes, part in zip(space.fitting_sizes(), (block.f, block.i, block.p)))
     lower = point_lower_bounds(bounds, block.pairs, e_f, e_i, e_p, block.p, metric, separable)
     live = np.broadcast_to(valid, lower.shape) & ~(lower > limit)  # a NaN bound never skips
-    return _live_box(block, live) if live.any() else None
+    return live_box(block, live) if live.any() else None
 
 
 def block_candidates(block: Block, space: HardwareSpace, layers, tech: Technology, metric: str, separable: bool,

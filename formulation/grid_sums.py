@@ -72,7 +72,7 @@ def usable(energy: np.ndarray, delay: np.ndarray) -> np.ndarray:
     return np.isfinite(energy) & np.isfinite(delay)
 
 
-def _pairs_last(hw: ArrayHardware) -> ArrayHardware:
+def pairs_last(hw: ArrayHardware) -> ArrayHardware:
     """A chunk's hardware with the J/K-pair axis moved last: (filter, ifmap, psum, pairs).
 
     Same values, other memory order: numpy runs its inner loops along the last
@@ -144,7 +144,7 @@ def layer_terms(layer, count: int, hw: ArrayHardware, tech: Technology, metric: 
 def chunk_sums(hardware: ArrayHardware, layers: list[tuple[object, int]], tech: Technology, metric: str,
                separable: bool) -> list[np.ndarray]:
     """The sums of one chunk of the grid (1 or 8 arrays, J/K pairs first)."""
-    hw = _pairs_last(hardware)
+    hw = pairs_last(hardware)
     block_shape = np.broadcast_shapes(*(np.shape(getattr(hw, f.name)) for f in fields(ArrayHardware)))
     # Sums over the layers, in the network's order, so every point's sum is the same whatever the chunks.
     sums = [np.zeros(block_shape) for _ in range(1 if separable else 8)]
