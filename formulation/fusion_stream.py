@@ -39,10 +39,9 @@ from deepopt_mip.formulation.costmodel.fusion import FusionGraph, resident_capac
 from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.fusion_grid import chunk_values, transitions
 from deepopt_mip.formulation.grid_blocks import Block, budget_blocks
-from deepopt_mip.formulation.grid_stream import live_box, block_flat_index, block_hardware, stream_memory_bytes
-from deepopt_mip.formulation.grid_sums import (Progress, pairs_last, chunk_sums, distinct_layers, is_separable,
-                                              sums_bounds, worker_count, worker_map)
-from deepopt_mip.formulation.memory import check_memory
+from deepopt_mip.formulation.grid_stream import block_flat_index, block_hardware, live_box, stream_blocks
+from deepopt_mip.formulation.grid_sums import (Progress, chunk_sums, distinct_layers, is_separable, pairs_last,
+                                              sums_bounds)
 from deepopt_mip.formulation.metrics import check_metric, metric_value
 from deepopt_mip.formulation.spaces import HardwareSpace, points_hardware
 from deepopt_mip.formulation.technology import Technology
@@ -254,8 +253,8 @@ def stream_fusion(network, space: HardwareSpace, tech: Technology, metric: str, 
                   unfused: str = "none", progress: Progress | None = None,
                   max_points: int = FUSION_BLOCK_POINTS, workers: int | None = None) -> FusionStream:
     """The points ``rule`` keeps of the fusion program over every in-budget point, slab by slab
-    (:func:`fusion_slabs`), ``workers`` processes (:func:`~.grid_sums.worker_map`; by default one per CPU
-    for a large space). Before it starts, its memory (:func:`~.grid_stream.stream_memory_bytes` at
+    (:func:`fusion_slabs`), ``workers`` processes (:func:`~.grid_stream.stream_blocks`; by default one per
+    CPU for a large space). Before it starts, its memory (:func:`~.grid_stream.stream_memory_bytes` at
     :func:`fusion_bytes_per_point`, plus what the parent may keep) is checked against the machine's and
     a pass too large is refused in one line. ``unfused`` (``"none"``, ``"all"``, ``"least"``) says where
     each slab also evaluates the unfused bound from above (:func:`slab_points`). The kept points do not
@@ -265,23 +264,14 @@ def stream_fusion(network, space: HardwareSpace, tech: Technology, metric: str, 
     check_metric(metric)
     separable = is_separable(metric, aggregate)
     slabs = list(fusion_slabs(space, max_points))
-    total = sum(slab.size for slab in slabs)
-    workers = worker_count(workers, total)
-    per_point = fusion_bytes_per_point(network, space, separable)
-    kept_bytes = KEPT_BYTES_PER_POINT * total if np.isinf(rule.threshold) else 0
-    check_memory(stream_memory_bytes(max_points, workers, per_point) + kept_bytes,
-                 f"the fusion program over space {space.name!r} "
-                 f"({workers} worker{'s' if workers > 1 else ''} x blocks of {max_points:,} points)")
+    kept_bytes = KEPT_BYTES_PER_POINT * sum(slab.size for slab in slabs) if np.isinf(rule.threshold) else 0
     token = (os.getpid(), next(_PASSES))
     work = partial(slab_stream, space=space, network=network, tech=tech, metric=metric, separable=separable,
                    unfused=unfused, max_points=max_points, token=token, rule=rule)
     kept = FusionStream(FusedPoints.empty(1 if separable else 2), np.zeros(0), np.inf, 0)
-    done = 0
-    with worker_map(work, slabs, workers, space) as results:
-        for slab, part in zip(slabs, results):
-            kept = kept.merged(part, rule)
-            done += slab.size
-            if progress:
-                progress(done, total)
+    for _, part in stream_blocks(space, work, progress, max_points, workers,
+                                 fusion_bytes_per_point(network, space, separable), kept_bytes, slabs,
+                                 "the fusion program"):
+        kept = kept.merged(part, rule)
     return kept
 

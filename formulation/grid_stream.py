@@ -288,31 +288,34 @@ def _lazy_pool(workers: int, space: HardwareSpace):
 
 
 def checked_blocks(space: HardwareSpace, max_points: int, workers: int | None,
-                   bytes_per_point: int = BYTES_PER_POINT, kept_bytes: int = 0) -> tuple[list[Block], int, int]:
-    """The blocks of :func:`~.grid_blocks.budget_blocks`, their points and the number of worker processes,
-    after checking :func:`stream_memory_bytes` (``bytes_per_point`` per block point in a worker) plus
-    ``kept_bytes`` (what the caller keeps) against the machine's memory: a pass too large is refused in
-    one line."""
-    blocks = list(budget_blocks(space, max_points))
+                   bytes_per_point: int = BYTES_PER_POINT, kept_bytes: int = 0, blocks: list[Block] | None = None,
+                   what: str = "the grid pass") -> tuple[list[Block], int, int]:
+    """The blocks (by default those of :func:`~.grid_blocks.budget_blocks`), their points and the number of
+    worker processes, after checking :func:`stream_memory_bytes` (``bytes_per_point`` per block point in a
+    worker) plus ``kept_bytes`` (what the caller keeps) against the machine's memory: a pass too large is
+    refused in one line, which names the pass as ``what``."""
+    blocks = list(budget_blocks(space, max_points)) if blocks is None else blocks
     total = sum(block.size for block in blocks)
     workers = worker_count(workers, total)
     check_memory(stream_memory_bytes(max_points, workers, bytes_per_point) + kept_bytes,
-                 f"the grid pass over space {space.name!r} "
+                 f"{what} over space {space.name!r} "
                  f"({workers} worker{'s' if workers > 1 else ''} x blocks of {max_points:,} points)")
     return blocks, total, workers
 
 
 def stream_blocks(space: HardwareSpace, work, progress: Progress | None = None, max_points: int = 300_000,
-                  workers: int | None = None, bytes_per_point: int = BYTES_PER_POINT, kept_bytes: int = 0):
-    """Yield ``(block, work(block))`` for every block of :func:`~.grid_blocks.budget_blocks`, in order, evaluated by
-    ``workers`` processes (:func:`~.grid_sums.worker_map`), after :func:`checked_blocks`.
+                  workers: int | None = None, bytes_per_point: int = BYTES_PER_POINT, kept_bytes: int = 0,
+                  blocks: list[Block] | None = None, what: str = "the grid pass"):
+    """Yield ``(block, work(block))`` for every block (by default those of
+    :func:`~.grid_blocks.budget_blocks`), in order, evaluated by ``workers`` processes
+    (:func:`~.grid_sums.worker_map`), after :func:`checked_blocks`.
 
     ``work`` must hold no more than a block's evaluation (:func:`block_sums`)
     and return only what its caller keeps. ``progress(done, total)`` counts
     evaluated points (in-budget points and the few over-budget ones the
     blocks hold).
     """
-    blocks, total, workers = checked_blocks(space, max_points, workers, bytes_per_point, kept_bytes)
+    blocks, total, workers = checked_blocks(space, max_points, workers, bytes_per_point, kept_bytes, blocks, what)
     done = 0
     with worker_map(work, blocks, workers, space) as results:
         for block, result in zip(blocks, results):
