@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -130,10 +132,15 @@ print(json.dumps({"wall_s": time.perf_counter() - start, "points": sol.points, "
 def timed_child(python: str, argv: list[str], timeout_s: float) -> dict:
     """Run the scale child under /usr/bin/time -v: its JSON line, with ``elapsed_s`` and ``max_rss_mb``."""
     command = ["/usr/bin/time", "-v", python, "-c", SCALE_CHILD, *argv]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+        stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its worker processes (its own session), not only time
+        proc.communicate()
         return {"error": f"over {timeout_s:g} s"}
+    done = subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
     elapsed = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", done.stderr)
     cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): (\S+)", done.stderr))
