@@ -33,6 +33,7 @@ from .common import (
     ofmap_extent,
     ofmap_write_cycles,
     quiet,
+    rows_stall_and_slack,
     stall,
     unit_volume,
     with_stall_or_not,
@@ -177,22 +178,11 @@ def _stall_cycles(layer: LayerShape, hw: ArrayHardware, c_uv: Number, f_uv: Numb
     * Zi: the slack may hide the next channel group's filters if the filter SRAM holds two templates;
     * Zo: on later filter sets the channel groups still in the ifmap SRAM only wait for their filters.
     """
-    R, S, C = layer.filter_h, layer.filter_w, layer.channels
-    F, U = layer.filters, layer.stride
-    b_f, b_i = hw.bits_filter, hw.bits_ifmap
+    C, F, b_i = layer.channels, layer.filters, hw.bits_ifmap
 
-    # --- X level
-    filter_bits_block = R * S * c_uv * f_uv * b_f
-    first_row_load = dram_transfer_cycles(filter_bits_block + R * ifmap_w * c_uv * b_i, hw)
-    stall_first_row = stall(first_row_load, row_cycles)
-    slack_first_row = np.where(stall_first_row == 0, row_cycles - first_row_load, 0)
-
-    # --- Y level
-    next_row_load = dram_transfer_cycles(U * ifmap_w * c_uv * b_i, hw)
-    stall_next_rows = stall(next_row_load, row_cycles) * (ofmap_h - 1)
-    slack_next_rows = np.where(stall_next_rows == 0, (row_cycles - next_row_load) * (ofmap_h - 1), 0)
-    stall_plane = stall_first_row + stall_next_rows
-    slack_plane = slack_first_row + slack_next_rows
+    # --- X and Y levels
+    filter_bits_block, stall_plane, slack_plane = rows_stall_and_slack(layer, hw, c_uv, f_uv, ifmap_w,
+                                                                       row_cycles, ofmap_h)
 
     # --- Zi level
     channel_groups = C / c_uv

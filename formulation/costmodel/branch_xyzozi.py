@@ -29,6 +29,7 @@ from .common import (
     ofmap_extent,
     ofmap_write_cycles,
     quiet,
+    rows_stall_and_slack,
     stall,
     unit_volume,
     with_stall_or_not,
@@ -148,18 +149,8 @@ def _stall_xyzo(layer: LayerShape, hw: ArrayHardware, c_uv: Number, f_uv: Number
     Zo: each further filter set loads its filters, hidden by the X and Y slack where the filter SRAM can
     double-buffer them; without slack, the ifmap rows that did not stay are reloaded as well.
     """
-    r, s, u = layer.filter_h, layer.filter_w, layer.stride
-    bits_f, bits_i = hw.bits_filter, hw.bits_ifmap
-    filter_bits_x = r * s * c_uv * f_uv * bits_f
-    load_x = dram_transfer_cycles(filter_bits_x + r * ifmap_w_eff * c_uv * bits_i, hw)
-    stall_x = stall(load_x, cycles_x)
-    slack_x = np.where(stall_x == 0, cycles_x - load_x, 0)
-
-    load_row = dram_transfer_cycles(u * ifmap_w_eff * c_uv * bits_i, hw)
-    stall_y = stall(load_row, cycles_x) * (height_eff - 1)
-    slack_y = np.where(stall_y == 0, (cycles_x - load_row) * (height_eff - 1), 0)
-    stall_xy = stall_x + stall_y
-    slack_xy = slack_x + slack_y
+    filter_bits_x, stall_xy, slack_xy = rows_stall_and_slack(layer, hw, c_uv, f_uv, ifmap_w_eff, cycles_x,
+                                                             height_eff)
 
     filter_stall_x = stall(dram_transfer_cycles(filter_bits_x, hw), cycles_x)
     no_slack_stall = np.where(

@@ -304,6 +304,31 @@ def stall(load_cycles: Number, compute_cycles: Number) -> Number:
     return np.maximum(0, load_cycles - compute_cycles)
 
 
+def rows_stall_and_slack(layer: LayerShape, hw: ArrayHardware, c_uv: Number, f_uv: Number, ifmap_w: Number,
+                         row_cycles: Number, rows: Number) -> tuple[Number, Number, Number]:
+    """Stall and slack of a block computed row by row, ``rows`` ofmap rows of ``row_cycles`` each, with
+    the X and Y levels of the XYZiZo and XYZoZi nests (reference ``XtoYtoZtoF`` and ``XtoYtoFtoZ``).
+
+    * X: the first row loads the filter rows, ``R S C_uv F_uv b_f`` bits, and ``R`` ifmap rows of
+      ``ifmap_w`` columns: stall ``max(0, load - row_cycles)``, slack ``row_cycles - load`` where it
+      does not stall (else 0);
+    * Y: each of the ``rows - 1`` next rows loads ``U`` ifmap rows: stall
+      ``max(0, load - row_cycles) (rows - 1)``, slack ``(row_cycles - load) (rows - 1)`` where that
+      stall is 0 (else 0).
+
+    Returns ``(filter bits of the first row, stall, slack)``, stall and slack summed over X and Y.
+    """
+    filter_bits = layer.filter_h * layer.filter_w * c_uv * f_uv * hw.bits_filter
+    first_row_load = dram_transfer_cycles(filter_bits + layer.filter_h * ifmap_w * c_uv * hw.bits_ifmap, hw)
+    stall_first_row = stall(first_row_load, row_cycles)
+    slack_first_row = np.where(stall_first_row == 0, row_cycles - first_row_load, 0)
+
+    next_row_load = dram_transfer_cycles(layer.stride * ifmap_w * c_uv * hw.bits_ifmap, hw)
+    stall_next_rows = stall(next_row_load, row_cycles) * (rows - 1)
+    slack_next_rows = np.where(stall_next_rows == 0, (row_cycles - next_row_load) * (rows - 1), 0)
+    return filter_bits, stall_first_row + stall_next_rows, slack_first_row + slack_next_rows
+
+
 def ifmap_extent(ofmap_extent_: Number, filter_extent: Number, stride: Number) -> Number:
     """Ifmap positions along one axis that produce ``ofmap_extent_`` outputs: (G - 1) * U + S.
 
