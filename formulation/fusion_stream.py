@@ -1,7 +1,9 @@
 """The fusion grid program in bounded memory: stream over the in-budget points and keep only the candidates.
 
 :func:`~deepopt_mip.formulation.fusion_grid.fusion_sums` returns arrays of the
-whole grid cube. The searches with fusion need far less: :func:`stream_fusion`
+whole grid cube. The searches with fusion need far less (the studies with
+fusion evaluate the same slabs with :func:`slab_points` for every network,
+:mod:`~deepopt_mip.formulation.study_fusion_stream`): :func:`stream_fusion`
 evaluates the points within the area budget only, in *slabs*
 (:func:`fusion_slabs`: per ifmap SRAM size, the blocks of
 :func:`~.grid_blocks.budget_blocks` covering that size's in-budget points,

@@ -35,6 +35,11 @@ the parent holds the window, about :data:`KEPT_BYTES_PER_POINT` bytes per
 kept point (:func:`study_stream_memory_bytes`). Neither grows with the grid.
 The study frontier (``pareto`` with a study) streams the same blocks with a
 screen of its own (:mod:`~deepopt_mip.formulation.study_corners`).
+
+The window's passes take the per-block work and the blocks
+(:func:`window_stream`): a study with fusion keeps the same window over the
+slabs of the fusion program
+(:mod:`~deepopt_mip.formulation.study_fusion_stream`).
 """
 
 from __future__ import annotations
