@@ -36,8 +36,8 @@ def solve(problem: Problem, solver: str = "enumerate", options: MipOptions | Non
     The one-network enumeration skips blocks by bounds with ``prune`` True; False evaluates every block
     and finds the worst point too; None (the default) prunes fine spaces only (docs/model.md section 6.1).
     ``fusion`` (None: ``problem.fusion``) lets layers hand outputs over on chip (docs/studies.md,
-    "Fusion"); such studies go to the study solvers with fusion, one network included (``workers`` and
-    ``prune`` are not used there)."""
+    "Fusion"); such studies go to the study solvers with fusion, one network included (``prune`` is not
+    used there)."""
     if solver not in SOLVERS:
         raise InputError(f"unknown solver {solver!r}: choose enumerate or mip")
     if fusion is not None and fusion != problem.fusion:
@@ -45,9 +45,9 @@ def solve(problem: Problem, solver: str = "enumerate", options: MipOptions | Non
     if problem.fusion:
         if solver == "enumerate":
             from deepopt_mip.solvers.study_fusion_enumeration import enumerate_fused_study
-            return enumerate_fused_study(problem, top_k, progress)
+            return enumerate_fused_study(problem, top_k, progress, workers)
         from deepopt_mip.solvers.study_fusion_mip import mip_fused_study
-        return mip_fused_study(problem, options, progress)
+        return mip_fused_study(problem, options, progress, workers)
     if problem.is_single_network:
         network = problem.networks[0].network
         if solver == "enumerate":

@@ -19,10 +19,11 @@ value arrays per state, a minimum per transition.
   sums themselves (the fused ideal corner, for the MIP's screening).
 
 :func:`fusion_sums` and :func:`fusion_grid` hold arrays of the whole grid
-cube (the fusion studies use them, and they are the reference of the
-streamed pass); the single-network solvers run :func:`chunk_values` over
-the in-budget points in slabs and keep only their candidates
-(:mod:`~deepopt_mip.formulation.fusion_stream`).
+cube (the reference of the streamed passes); the single-network solvers
+and the studies with fusion run :func:`chunk_values` over the in-budget
+points in slabs and keep only their candidates
+(:mod:`~deepopt_mip.formulation.fusion_stream`,
+:mod:`~deepopt_mip.formulation.study_fusion_stream`).
 
 Layer costs come from :func:`~.costmodel.fusion.counts_beside` (the branch
 functions at i - R_l) and :func:`~.costmodel.fusion.fused_costs_of_counts`.

@@ -1,7 +1,9 @@
 """The fusion grid program in bounded memory: stream over the in-budget points and keep only the candidates.
 
 :func:`~deepopt_mip.formulation.fusion_grid.fusion_sums` returns arrays of the
-whole grid cube. The searches with fusion need far less: :func:`stream_fusion`
+whole grid cube. The searches with fusion need far less (the studies with
+fusion evaluate the same slabs with :func:`slab_points` for every network,
+:mod:`~deepopt_mip.formulation.study_fusion_stream`): :func:`stream_fusion`
 evaluates the points within the area budget only, in *slabs*
 (:func:`fusion_slabs`: per ifmap SRAM size, the blocks of
 :func:`~.grid_blocks.budget_blocks` covering that size's in-budget points,
@@ -160,12 +162,19 @@ def fusion_slabs(space: HardwareSpace, max_points: int = FUSION_BLOCK_POINTS):
 _PASSES = itertools.count()
 """Numbers the passes of this process (with its id, the token of a pass's transitions in :data:`_MOVES`)."""
 _MOVES: dict = {}
-"""Transitions per (pass, capacity), kept by each process for the pass it works on (one pass at a time)."""
+"""Transitions per (pass, network, capacity), kept by each process for the pass it works on (one pass at a
+time; a study's pass evaluates several networks)."""
 
 
-def _moves(token, graph: FusionGraph, bits_ifmap: float, capacity: float):
-    """:func:`~.fusion_grid.transitions` up to ``capacity``, computed once per pass ``token`` and capacity."""
-    key = (token, capacity)
+def pass_token() -> tuple[int, int]:
+    """A token naming a new pass (this process's id and its count of passes), for :func:`slab_points`."""
+    return os.getpid(), next(_PASSES)
+
+
+def _moves(token, network_name: str, graph: FusionGraph, bits_ifmap: float, capacity: float):
+    """:func:`~.fusion_grid.transitions` up to ``capacity``, computed once per pass ``token``, network and
+    capacity."""
+    key = (token, network_name, capacity)
     if key not in _MOVES:
         if any(k[0] != token for k in _MOVES):
             _MOVES.clear()
@@ -178,7 +187,17 @@ def slab_points(slab: Block, space: HardwareSpace, network, tech: Technology, me
     """The valid points of ``slab`` with the program's value and sums (:func:`~.fusion_grid.chunk_values` on
     the box of its valid points, with the transitions whose R_l fits one of them), and their unfused bound
     from above (:func:`~.grid_sums.sums_bounds`): at every point (``unfused="all"``), at the
-    :data:`UPPER_POINTS` of least finite value (``"least"``), ``inf`` elsewhere."""
+    :data:`UPPER_POINTS` of least finite value (``"least"``), ``inf`` elsewhere. ``token`` names the pass
+    (:func:`pass_token`). Running out of memory ends the pass in one line (an :class:`InputError`)."""
+    try:
+        return _slab_points(slab, space, network, tech, metric, separable, unfused, max_points, token)
+    except MemoryError:
+        raise InputError(f"out of memory evaluating a block of {slab.size:,} points of space {space.name!r} "
+                         f"with fusion: use fewer --workers") from None
+
+
+def _slab_points(slab: Block, space: HardwareSpace, network, tech: Technology, metric: str, separable: bool,
+                 unfused: str, max_points: int, token) -> tuple[FusedPoints, np.ndarray]:
     _, _, valid = block_hardware(space, slab)
     if not valid.any():
         return FusedPoints.empty(1 if separable else 2), np.zeros(0)
@@ -189,7 +208,7 @@ def slab_points(slab: Block, space: HardwareSpace, network, tech: Technology, me
     valid = np.broadcast_to(valid, shape)
     capacity = float(np.max(np.broadcast_to(resident_capacity_bits(hw), shape)[valid]))
     graph = FusionGraph.of(network)
-    moves = _moves(token, graph, float(space.bits_ifmap), capacity)
+    moves = _moves(token, network.name, graph, float(space.bits_ifmap), capacity)
     moved = pairs_last(hw)
     sums = chunk_values(network, graph, moves, moved, tech, metric, separable, shape[1:] + shape[:1], max_points)
     where = np.flatnonzero(valid.ravel())
@@ -215,11 +234,7 @@ def slab_points(slab: Block, space: HardwareSpace, network, tech: Technology, me
 def slab_stream(slab: Block, space: HardwareSpace, network, tech: Technology, metric: str, separable: bool,
                 unfused: str, max_points: int, token, rule: KeepRule) -> FusionStream:
     """One slab, kept by ``rule`` (what its worker returns)."""
-    try:
-        points, upper = slab_points(slab, space, network, tech, metric, separable, unfused, max_points, token)
-    except MemoryError:
-        raise InputError(f"out of memory evaluating a block of {slab.size:,} points of space {space.name!r} "
-                         f"with fusion: use fewer --workers") from None
+    points, upper = slab_points(slab, space, network, tech, metric, separable, unfused, max_points, token)
     least = np.sort(upper[np.isfinite(upper)])[:rule.uppers]
     return FusionStream(points, least, np.inf, int(points.index.size)).kept(rule)
 
@@ -265,7 +280,7 @@ def stream_fusion(network, space: HardwareSpace, tech: Technology, metric: str, 
     separable = is_separable(metric, aggregate)
     slabs = list(fusion_slabs(space, max_points))
     kept_bytes = KEPT_BYTES_PER_POINT * sum(slab.size for slab in slabs) if np.isinf(rule.threshold) else 0
-    token = (os.getpid(), next(_PASSES))
+    token = pass_token()
     work = partial(slab_stream, space=space, network=network, tech=tech, metric=metric, separable=separable,
                    unfused=unfused, max_points=max_points, token=token, rule=rule)
     kept = FusionStream(FusedPoints.empty(1 if separable else 2), np.zeros(0), np.inf, 0)

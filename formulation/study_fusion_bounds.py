@@ -21,6 +21,13 @@ Per network w:
 The study's bound is sum_w weight_w * bound_w (inf where a network cannot
 run or meet its caps). It is exact when every network is of the first kind
 (a branch limit is refused with fusion, :class:`~.problem.Problem`).
+
+:func:`fused_study_bounds` holds these over the whole grid cube (with
+:func:`~.fusion_grid.fusion_grid` and :func:`~.fusion_grid.fusion_sums`):
+it is the reference the streamed pass is tested against. The enumeration
+and the MIP of a study with fusion stream the same bounds over the
+in-budget slabs in bounded memory
+(:mod:`~deepopt_mip.formulation.study_fusion_stream`).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import numpy as np
 from deepopt_mip.formulation.fusion_grid import fusion_grid, fusion_sums
 from deepopt_mip.formulation.grid_sums import Progress
 from deepopt_mip.formulation.problem import Problem
-from deepopt_mip.formulation.study_bounds import StudyBounds, corner_bound, exact_per_network, no_point_error
+from deepopt_mip.formulation.study_bounds import StudyBounds, corner_bound, exact_per_network
 
 
 def fused_study_bounds(problem: Problem, progress: Progress | None = None) -> StudyBounds:
@@ -59,12 +66,3 @@ def fused_study_bounds(problem: Problem, progress: Progress | None = None) -> St
     return StudyBounds(lower=total, area_um2=area.ravel(), valid=valid.ravel(), exact=exact,
                        least_delay_cycles=least_delay, least_energy_j=least_energy)
 
-
-def fused_study_candidates(problem: Problem, progress: Progress | None = None) -> tuple[StudyBounds, np.ndarray]:
-    """The bounds of every point and the points that may hold the fused optimum, most promising first; the
-    reason in one line if there is none."""
-    bounds = fused_study_bounds(problem, progress)
-    order = bounds.candidate_order()
-    if order.size == 0:
-        raise no_point_error(problem, bounds)
-    return bounds, order

@@ -35,6 +35,11 @@ the parent holds the window, about :data:`KEPT_BYTES_PER_POINT` bytes per
 kept point (:func:`study_stream_memory_bytes`). Neither grows with the grid.
 The study frontier (``pareto`` with a study) streams the same blocks with a
 screen of its own (:mod:`~deepopt_mip.formulation.study_corners`).
+
+The window's passes take the per-block work and the blocks
+(:func:`window_stream`): a study with fusion keeps the same window over the
+slabs of the fusion program
+(:mod:`~deepopt_mip.formulation.study_fusion_stream`).
 """
 
 from __future__ import annotations
@@ -54,10 +59,12 @@ from deepopt_mip.formulation.study_bounds import corner_bound, exact_per_network
 WINDOW_POINTS = 20_000
 """Candidates the first pass keeps (later passes keep as many again as are kept): about 2.5 MB in the parent.
 Every study of ``benchmarks/bench_studies.py --scale`` reached its proof within it (one pass)."""
-STUDY_BYTES_PER_POINT = BYTES_PER_POINT + 64
+KEY_BYTES_PER_POINT = 64
+"""Bytes a worker holds per block point across the networks: the study's running bound, the points' indices
+and areas and the key selection's temporaries (8 arrays of 8 bytes)."""
+STUDY_BYTES_PER_POINT = BYTES_PER_POINT + KEY_BYTES_PER_POINT
 """Peak bytes a worker holds per block point: one network's evaluation (:data:`~.grid_stream.BYTES_PER_POINT`)
-and, across the networks, the study's running bound, the points' indices and areas and the key selection's
-temporaries (8 arrays of 8 bytes). Measured: 256 MB peak resident memory with one worker for a two-network
+and :data:`KEY_BYTES_PER_POINT`. Measured: 256 MB peak resident memory with one worker for a two-network
 study on a space of 1.25 M block points (``bench_studies.py --scale``, ``sram16``), against the estimate's
 0.40 GB."""
 KEPT_BYTES_PER_POINT = 128
@@ -168,8 +175,8 @@ class StudyWindow:
         """One more pass: keep as many more keys as are kept, those following the last kept one."""
         if not self.more:
             return
-        found = _pass(self.problem, (float(self.lower[-1]), float(self.area_um2[-1]), int(self.index[-1])),
-                      max(self.size, 1), **self.stream)
+        found = _pass((float(self.lower[-1]), float(self.area_um2[-1]), int(self.index[-1])), max(self.size, 1),
+                      **self.stream)
         self.index = np.concatenate([self.index, found[0]])
         self.lower = np.concatenate([self.lower, found[1]])
         self.area_um2 = np.concatenate([self.area_um2, found[2]])
@@ -195,17 +202,20 @@ class PassCounts:
                 mine[name] = min(mine.get(name, math.inf), value)
 
 
-def _pass(problem: Problem, key, keep: int, progress: Progress | None, max_points: int, workers: int | None,
-          counts: PassCounts | None = None):
-    """One pass over the blocks: the ``keep`` least keys after ``key`` (index, lower, area), the least bound
-    after them (``inf`` if none); each block's counts added to ``counts`` (if given)."""
-    layers = [distinct_layers(item.network) for item in problem.networks]
-    work = partial(block_study_bounds, problem=problem, layers=layers, key=key, keep=keep + 1)
+def _pass(key, keep: int, problem: Problem, block_work, progress: Progress | None, max_points: int,
+          workers: int | None, blocks: list[Block] | None = None, bytes_per_point: int = STUDY_BYTES_PER_POINT,
+          what: str = "the grid pass", counts: PassCounts | None = None):
+    """One pass over the blocks (by default those of :func:`~.grid_blocks.budget_blocks`), each evaluated by
+    ``block_work(block, key=, keep=)`` (a :class:`BlockBounds`; ``bytes_per_point`` per block point in a
+    worker, its memory checked up front by :func:`~.grid_stream.stream_blocks`, the pass named ``what``):
+    the ``keep`` least keys after ``key`` (index, lower, area), the least bound after them (``inf`` if
+    none); each block's counts added to ``counts`` (if given)."""
+    work = partial(block_work, key=key, keep=keep + 1)
     networks = len(problem.networks)
     scaled = None if progress is None else (lambda done, total: progress(done * networks, total * networks))
     index, lower, area = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-    for _, found in stream_blocks(problem.space, work, scaled, max_points, workers, STUDY_BYTES_PER_POINT,
-                                  KEPT_BYTES_PER_POINT * (keep + 1)):
+    for _, found in stream_blocks(problem.space, work, scaled, max_points, workers, bytes_per_point,
+                                  KEPT_BYTES_PER_POINT * (keep + 1), blocks, what):
         index, lower, area = least_keys(np.concatenate([index, found.index]), np.concatenate([lower, found.lower]),
                                         np.concatenate([area, found.area_um2]), keep + 1)
         if counts is not None:
@@ -214,16 +224,28 @@ def _pass(problem: Problem, key, keep: int, progress: Progress | None, max_point
     return index[:keep], lower[:keep], area[:keep], beyond
 
 
-def study_stream(problem: Problem, progress: Progress | None = None, workers: int | None = None,
-                 window: int = WINDOW_POINTS, max_points: int = 300_000) -> StudyWindow:
-    """The first pass (module docstring): the ``window`` least keys and the counts."""
+def window_stream(problem: Problem, block_work, progress: Progress | None, workers: int | None, window: int,
+                  max_points: int, blocks: list[Block] | None = None, bytes_per_point: int = STUDY_BYTES_PER_POINT,
+                  what: str = "the grid pass") -> StudyWindow:
+    """The first pass of a window over ``blocks`` evaluated by ``block_work`` (:func:`_pass`): the ``window``
+    least keys and the counts; its :meth:`~StudyWindow.extend` passes over the same blocks again."""
     if window < 1:
         raise ValueError(f"a window holds at least 1 point, got {window}")
-    stream = dict(progress=progress, max_points=max_points, workers=workers)
+    stream = dict(problem=problem, block_work=block_work, progress=progress, max_points=max_points,
+                  workers=workers, blocks=blocks, bytes_per_point=bytes_per_point, what=what)
     counts = PassCounts()
-    index, lower, area, beyond = _pass(problem, None, window, counts=counts, **stream)
+    index, lower, area, beyond = _pass(None, window, counts=counts, **stream)
     exact = problem.max_branches is None and all(exact_per_network(problem, n) for n in problem.networks)
     return StudyWindow(problem=problem, index=index, lower=lower, area_um2=area, beyond=beyond,
                        valid_points=counts.valid_points, finite_points=counts.finite_points,
                        least_delay_cycles=counts.least_delay_cycles, least_energy_j=counts.least_energy_j,
                        exact=exact, stream=stream)
+
+
+def study_stream(problem: Problem, progress: Progress | None = None, workers: int | None = None,
+                 window: int = WINDOW_POINTS, max_points: int = 300_000) -> StudyWindow:
+    """The first pass (module docstring): the ``window`` least keys and the counts, each block evaluated by
+    :func:`block_study_bounds`."""
+    layers = [distinct_layers(item.network) for item in problem.networks]
+    return window_stream(problem, partial(block_study_bounds, problem=problem, layers=layers), progress, workers,
+                         window, max_points)

@@ -83,18 +83,19 @@ def study_solution(problem: Problem, hardware: HardwarePoint, area_mm2: float, *
     return solution_from_schedules(problem, hardware, area_mm2, optimum.schedules, tables, **solver_fields)
 
 
-def best_in_window(problem: Problem, window: StudyWindow, k: int) -> dict[int, float]:
+def best_in_window(window: StudyWindow, k: int, objectives) -> dict[int, float]:
     """Exact objectives, keyed by position in ``window``, of a set of points that holds the ``k`` best of
     the grid (ties included): bound and prune over the window
-    (:func:`~deepopt_mip.solvers.enumeration.refine_by_bound`), widened while the proof is not reached."""
+    (:func:`~deepopt_mip.solvers.enumeration.refine_by_bound`), widened while the proof is not reached.
+    ``objectives(flat_indices)`` gives the exact objective of each listed grid point."""
     if window.exact:
         while window.size < k and window.more:
             window.extend()
         return {n: float(window.lower[n]) for n in range(min(k, window.size))}
     exact: dict[int, float] = {}
 
-    def solve(positions: np.ndarray) -> np.ndarray:
-        return _objectives(problem, window.index[positions])
+    def solve(positions: np.ndarray):
+        return objectives(window.index[positions])
 
     while True:
         exact = refine_by_bound(solve, np.arange(window.size), window.lower, k, False, exact)
@@ -113,7 +114,7 @@ def enumerate_study(problem: Problem, top_k: int = 5, progress: Progress | None 
     window = study_stream(problem, progress, workers, window_points)
     if window.size == 0:
         raise no_point_error(problem, window)
-    exact = best_in_window(problem, window, top_k + 1)
+    exact = best_in_window(window, top_k + 1, lambda flat: _objectives(problem, flat))
     ranked = ranked_points(exact, window.area_um2, grid_order=window.index)
     if not ranked:
         raise no_point_error(problem, window)

@@ -2,9 +2,13 @@
 
 The bounds are the fused ones of
 :mod:`~deepopt_mip.formulation.study_fusion_bounds` (the unfused bounds
-are not lower bounds of fused costs); points are solved exactly in
-increasing bound until no unsolved point's bound can beat the k-th best
-exact value (:func:`~.enumeration.refine_by_bound`), as without fusion.
+are not lower bounds of fused costs), streamed over the in-budget slabs
+into a window of the least bounds
+(:mod:`~deepopt_mip.formulation.study_fusion_stream`); points are solved
+exactly in increasing bound until no unsolved point's bound can beat the
+k-th best exact value, the window widened by another pass when it ends
+before that proof (:func:`~.study_enumeration.best_in_window`), as without
+fusion.
 
 The exact objective of one point h (:func:`fused_point_optimum`): the
 networks share nothing but h, so each is solved alone and the weighted
@@ -35,10 +39,12 @@ from deepopt_mip.formulation.metrics import metric_value
 from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_point
 from deepopt_mip.formulation.study_bounds import exact_per_network, no_point_error
-from deepopt_mip.formulation.study_fusion_bounds import fused_study_candidates
-from deepopt_mip.solvers.enumeration import ranked_points, refine_by_bound
+from deepopt_mip.formulation.study_fusion_stream import fused_study_stream
+from deepopt_mip.formulation.study_stream import WINDOW_POINTS
+from deepopt_mip.solvers.enumeration import ranked_points
 from deepopt_mip.solvers.fusion_schedule import FusionSchedule, best_fusion, fusion_frontier
 from deepopt_mip.solvers.solution import RankedPoint, Solution
+from deepopt_mip.solvers.study_enumeration import best_in_window
 from deepopt_mip.solvers.study_solution import solution_from_fusion_schedules
 
 
@@ -78,11 +84,15 @@ def fused_point_optimum(problem: Problem, hardware: HardwarePoint) -> FusedPoint
                              objective=float(sum(i.weight * s.objective for i, s in zip(problem.networks, schedules))))
 
 
-def enumerate_fused_study(problem: Problem, top_k: int = 5, progress: Progress | None = None) -> Solution:
-    """The exact optimum of ``problem`` (``problem.fusion``) over its space, with up to ``top_k`` runners-up."""
+def enumerate_fused_study(problem: Problem, top_k: int = 5, progress: Progress | None = None,
+                          workers: int | None = None, window_points: int = WINDOW_POINTS) -> Solution:
+    """The exact optimum of ``problem`` (``problem.fusion``) over its space, with up to ``top_k`` runners-up.
+    ``workers``: the processes of the streamed pass; ``window_points``: the candidates its first pass keeps
+    (:func:`~.study_fusion_stream.fused_study_stream`; the result does not depend on either)."""
     start = time.perf_counter()
-    bounds, order = fused_study_candidates(problem, progress)
-    lower, area = bounds.lower, bounds.area_um2
+    window = fused_study_stream(problem, progress, workers, window_points)
+    if window.size == 0:
+        raise no_point_error(problem, window)
     optima: dict[int, FusedPointOptimum] = {}
 
     def objectives(flat_indices) -> list[float]:
@@ -92,20 +102,21 @@ def enumerate_fused_study(problem: Problem, top_k: int = 5, progress: Progress |
             out.append(optima[int(index)].objective)
         return out
 
-    if bounds.exact:
-        exact = {int(i): float(lower[i]) for i in order[:top_k + 1]}
-    else:
-        exact = refine_by_bound(objectives, order, lower, top_k + 1, False, {})
-    ranked = ranked_points(exact, area)
+    exact = best_in_window(window, top_k + 1, objectives)
+    ranked = ranked_points(exact, window.area_um2, grid_order=window.index)
     if not ranked:
-        raise no_point_error(problem, bounds)
-    best = ranked[0]
+        raise no_point_error(problem, window)
+    best = int(window.index[ranked[0]])
     hardware = grid_point(problem.space, best)
     optimum = optima.get(best) or fused_point_optimum(problem, hardware)
+
+    def area_mm2(n: int) -> float:
+        return float(window.area_um2[n]) / UM2_PER_MM2
+
     wall = time.perf_counter() - start
     solution = solution_from_fusion_schedules(
-        problem, hardware, float(area[best]) / UM2_PER_MM2, optimum.schedules, solver="enumerate",
-        status="optimal", wall_s=wall, solve_s=wall, points=int(bounds.valid.sum()),
-        runners_up=tuple(RankedPoint(grid_point(problem.space, i), exact[i], float(area[i]) / UM2_PER_MM2)
-                         for i in ranked[1:top_k + 1]))
+        problem, hardware, area_mm2(ranked[0]), optimum.schedules, solver="enumerate", status="optimal",
+        wall_s=wall, solve_s=wall, points=window.valid_points,
+        runners_up=tuple(RankedPoint(grid_point(problem.space, int(window.index[n])), exact[n], area_mm2(n))
+                         for n in ranked[1:top_k + 1]))
     return replace(solution, best_bound=solution.objective)

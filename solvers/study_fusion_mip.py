@@ -1,7 +1,10 @@
 """A study with fusion (several networks, weights, caps) by mixed-integer programming, linear objectives.
 
 Points are offered lazily by the fused lower bounds of
-:mod:`~deepopt_mip.formulation.study_fusion_bounds`, as without fusion
+:mod:`~deepopt_mip.formulation.study_fusion_bounds`, streamed over the
+in-budget slabs into a window of the least bounds
+(:mod:`~deepopt_mip.formulation.study_fusion_stream`, widened by another
+pass when a round needs points beyond it), as without fusion
 (:mod:`~.study_mip`): the model over the offered points
 (:func:`~deepopt_mip.formulation.study_fusion_model.fused_study_model`) is
 solved; its solution, priced again by the cost model, is the study's
@@ -31,17 +34,18 @@ from deepopt_mip.formulation.costmodel.fusion import resident_capacity_bits
 from deepopt_mip.formulation.fusion_mip import chosen_fusion
 from deepopt_mip.formulation.grid_sums import Progress
 from deepopt_mip.formulation.mip_model import chosen_point
-from deepopt_mip.formulation.mip_points import point_set
+from deepopt_mip.formulation.mip_points import listed_points
 from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_point, points_hardware
 from deepopt_mip.formulation.study_bounds import exact_per_network, no_point_error
-from deepopt_mip.formulation.study_fusion_bounds import fused_study_candidates
+from deepopt_mip.formulation.study_fusion_stream import fused_study_stream
 from deepopt_mip.formulation.study_fusion_model import chosen_branches, fused_study_model, network_modes
 from deepopt_mip.formulation.study_model import product_roles
+from deepopt_mip.formulation.study_stream import WINDOW_POINTS
 from deepopt_mip.solvers.fusion_schedule import FusionCosts, best_for_fusion_set, fusion_schedule
 from deepopt_mip.solvers.highs_driver import HighsDriver, MipOptions, SolverFailure
 from deepopt_mip.solvers.solution import Solution
-from deepopt_mip.solvers.study_mip import FIRST_OFFER, Search, box_search, is_linear, next_offer
+from deepopt_mip.solvers.study_mip import Search, box_search, first_offer, is_linear, next_window_offer
 from deepopt_mip.solvers.study_solution import solution_from_fusion_schedules
 
 
@@ -76,28 +80,31 @@ def _decode(problem: Problem, model, modes, points) -> FusedCandidate:
                           objective=float(sum(i.weight * s.objective for i, s in zip(problem.networks, schedules))))
 
 
-def mip_fused_study(problem: Problem, options: MipOptions | None = None,
-                    progress: Progress | None = None) -> Solution:
-    """The optimum of ``problem`` (``problem.fusion``) by MIP (module docstring)."""
+def mip_fused_study(problem: Problem, options: MipOptions | None = None, progress: Progress | None = None,
+                    workers: int | None = None, window_points: int = WINDOW_POINTS) -> Solution:
+    """The optimum of ``problem`` (``problem.fusion``) by MIP (module docstring). ``workers``: the processes
+    of the streamed pass; ``window_points``: the candidates its first pass keeps
+    (:func:`~.study_fusion_stream.fused_study_stream`; the result does not depend on either)."""
     options = options or MipOptions()
     start = time.perf_counter()
-    bounds, order = fused_study_candidates(problem, progress)
-    lower, area = bounds.lower, bounds.area_um2
+    window = fused_study_stream(problem, progress, workers, window_points)
+    if window.size == 0:
+        raise no_point_error(problem, window)
+    offered = first_offer(window)
     search = Search(driver=HighsDriver(options),
                     deadline=None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s)
     linear = is_linear(problem)
-    energy_ref = [bounds.least_energy_j.get(item.name, 1.0) or 1.0 for item in problem.networks]
-    delay_ref = [bounds.least_delay_cycles.get(item.name, 1.0) or 1.0 for item in problem.networks]
-    offered = min(FIRST_OFFER, order.size)
+    energy_ref = [window.least_energy_j.get(item.name, 1.0) or 1.0 for item in problem.networks]
+    delay_ref = [window.least_delay_cycles.get(item.name, 1.0) or 1.0 for item in problem.networks]
     build_s = time.perf_counter() - start
     while True:
         built = time.perf_counter()
-        flat = order[:offered]
-        points = point_set(problem.space, flat, area, bounds.valid)
+        flat = window.index[:offered]
+        points = listed_points(problem.space, flat, window.area_um2[:offered], window.valid_points)
         hw = points_hardware(problem.space, flat)
         capacity = np.asarray(resident_capacity_bits(hw), dtype=float)
         modes = [network_modes(problem, item, hw, capacity) for item in problem.networks]
-        least = float(np.min(lower[flat]))
+        least = float(np.min(window.lower[:offered]))
         model = fused_study_model(problem, points, modes, capacity, energy_ref, delay_ref,
                                   least if math.isfinite(least) and least > 0 else 1.0,
                                   "linear" if linear else "box")
@@ -124,15 +131,15 @@ def mip_fused_study(problem: Problem, options: MipOptions | None = None,
             y_floors = [(energy_ref if y == "energy" else delay_ref)[w] for w in range(len(problem.networks))]
             round_bound = box_search(problem, model, model.network_blocks, search, floors, y_floors,
                                      solve_and_offer)
-        left_out, offered = next_offer(lower, order, offered, search)
+        left_out, offered = next_window_offer(window, offered, search)
         if offered is None:
             break
     if search.best is None or not math.isfinite(search.best.objective):
-        raise no_point_error(problem, bounds)
+        raise no_point_error(problem, window)
     best, index = search.best, search.best_flat
     bound = min(round_bound, left_out, best.objective)
     gap = max(0.0, best.objective - bound) / abs(best.objective) if math.isfinite(bound) else math.inf
     return solution_from_fusion_schedules(
-        problem, grid_point(problem.space, index), float(area[index]) / UM2_PER_MM2, best.schedules, solver="mip",
+        problem, grid_point(problem.space, index), window.area_of(index) / UM2_PER_MM2, best.schedules, solver="mip",
         status="optimal" if search.proven else "time limit", wall_s=build_s + search.solve_s, gap=gap,
-        best_bound=bound, build_s=build_s, solve_s=search.solve_s, points=int(bounds.valid.sum()))
+        best_bound=bound, build_s=build_s, solve_s=search.solve_s, points=window.valid_points)

@@ -55,7 +55,7 @@ from deepopt_mip.formulation.problem import Problem
 from deepopt_mip.formulation.spaces import UM2_PER_MM2, grid_point
 from deepopt_mip.formulation.study_bounds import no_point_error
 from deepopt_mip.formulation.study_corners import StudyCorners, study_corners
-from deepopt_mip.formulation.study_stream import WINDOW_POINTS, study_stream
+from deepopt_mip.formulation.study_stream import WINDOW_POINTS, StudyWindow, study_stream
 from deepopt_mip.formulation.study_model import NetworkTables, StudyScale, chosen_counts, product_roles, study_model
 from deepopt_mip.solvers.highs_driver import HighsDriver, MipOptions, SolverFailure
 from deepopt_mip.solvers.mip import layer_branches
@@ -274,6 +274,25 @@ def next_offer(lower: np.ndarray, order: np.ndarray, offered: int, search: Searc
     return left_out, min(order.size, wanted) if math.isinf(beyond) else wanted
 
 
+def first_offer(window: StudyWindow) -> int:
+    """How many of the window's points the first round offers: :data:`FIRST_OFFER`, the window widened
+    first if it holds fewer and more points exist."""
+    while window.size < FIRST_OFFER and window.more:
+        window.extend()
+    return min(FIRST_OFFER, window.size)
+
+
+def next_window_offer(window: StudyWindow, offered: int, search: Search) -> tuple[float, int | None]:
+    """:func:`next_offer` over the window's points (in its order), the window widened while the next round
+    needs points beyond it: the least bound left out and how many points the next round offers (None when
+    the round was final)."""
+    while True:
+        left_out, wanted = next_offer(window.lower, np.arange(window.size), offered, search, window.beyond)
+        if wanted is None or wanted <= window.size or not window.more:
+            return left_out, None if wanted is None else min(wanted, window.size)
+        window.extend()
+
+
 def mip_study(problem: Problem, options: MipOptions | None = None, progress: Progress | None = None,
               workers: int | None = None, window_points: int = WINDOW_POINTS) -> Solution:
     """The optimum of ``problem`` by MIP (see the module docstring). ``window_points``: the candidates the
@@ -283,12 +302,10 @@ def mip_study(problem: Problem, options: MipOptions | None = None, progress: Pro
     window = study_stream(problem, progress, workers, window_points)
     if window.size == 0:
         raise no_point_error(problem, window)
-    while window.size < FIRST_OFFER and window.more:
-        window.extend()
+    offered = first_offer(window)
     search = Search(driver=HighsDriver(options),
                     deadline=None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s)
     linear = is_linear(problem)
-    offered = min(FIRST_OFFER, window.size)
     build_s = time.perf_counter() - start
     rounds = 0
     while True:
@@ -301,14 +318,9 @@ def mip_study(problem: Problem, options: MipOptions | None = None, progress: Pro
                             "linear" if linear else "box")
         build_s += time.perf_counter() - built
         round_bound = (_linear_round if linear else _box_round)(problem, model, tables, flat, search)
-        while True:
-            left_out, wanted = next_offer(window.lower, np.arange(window.size), offered, search, window.beyond)
-            if wanted is None or wanted <= window.size or not window.more:
-                break
-            window.extend()
-        if wanted is None:
+        left_out, offered = next_window_offer(window, offered, search)
+        if offered is None:
             break
-        offered = min(wanted, window.size)
     if search.best is None or not math.isfinite(search.best.objective):
         raise no_point_error(problem, window)
     bound = min(round_bound, left_out)

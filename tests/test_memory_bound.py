@@ -68,7 +68,7 @@ def test_stream_estimate_depends_on_the_block_size_not_the_grid():
 
 
 def test_a_space_too_large_to_materialise_is_refused_up_front(tmp_path):
-    """The full-grid pass (the fusion studies' and the reference the streamed passes are tested against)
+    """The full-grid pass (the reference the streamed passes are tested against)
     over a 2.1 G-point cube needs about 300 GB: refused before any work, in one line; the streaming pass's
     estimate (the enumeration's, the MIP's, the studies' and the study frontier's) stays small."""
     path = tmp_path / "fine.yaml"
