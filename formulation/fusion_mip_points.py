@@ -19,7 +19,8 @@ Screening, exact in both uses:
   them, :mod:`~deepopt_mip.formulation.mip_points`) are achievable with
   fusion too. A point whose fused corner lies at or above
   one of them (and differs from it) has every schedule dominated: it holds no
-  frontier point and is left out (:func:`frontier_candidates`).
+  frontier point and is left out, by the fused pass's slabs themselves
+  (:func:`frontier_corners`).
 
 The tables: per layer l and mode k (R_l, fused in, fused out), every
 branch's energy and delay on every offered point, from
@@ -47,8 +48,7 @@ from deepopt_mip.formulation.grid_stream import stream_blocks
 from deepopt_mip.formulation.grid_sums import Progress, distinct_layers
 from deepopt_mip.formulation.metrics import metric_value
 from deepopt_mip.formulation.mip_model import FrontierScale, undominated_branches
-from deepopt_mip.formulation.mip_points import (BLOCK_POINTS, PointSet, block_screen, listed_points,
-                                                 undominated_corners)
+from deepopt_mip.formulation.mip_points import BLOCK_POINTS, PointSet, block_screen, listed_points
 from deepopt_mip.formulation.spaces import HardwareSpace, infeasible_budget_message, points_hardware
 
 
@@ -103,25 +103,27 @@ def product_order(corners: FusedCorners, metric: str) -> tuple[np.ndarray, np.nd
     return corners.index[runnable[order]], bound[order]
 
 
-def frontier_candidates(network, space: HardwareSpace, tech, corners: FusedCorners,
-                        workers: int | None = None) -> np.ndarray:
-    """Runnable points whose fused corner no achievable unfused schedule of the grid dominates (see module).
-
-    The unfused schedules come from the streaming pass of the unfused MIP's frontier screen
-    (:func:`~.mip_points.block_screen`, :meth:`~.mip_points.CornerScreen.merged`), which keeps the
-    Pareto-minimal schedules of every runnable point: a corner is dominated by some schedule exactly when
-    it is dominated by one of those (:func:`~.mip_points.least_pairs`)."""
+def achievable_pairs(network, space: HardwareSpace, tech, workers: int | None = None):
+    """(energy, delay) of the Pareto-minimal achievable unfused schedules of the grid, ``None`` if no point can
+    run unfused: the streaming pass of the unfused MIP's frontier screen (:func:`~.mip_points.block_screen`,
+    :meth:`~.mip_points.CornerScreen.merged`), which keeps the Pareto-minimal schedules of every runnable
+    point, so that a corner is dominated by some schedule exactly when it is dominated by one of these
+    (:func:`~.mip_points.least_pairs`)."""
     work = partial(block_screen, space=space, layers=distinct_layers(network), tech=tech, metric=None)
     screen = None
     for _, part in stream_blocks(space, work, max_points=BLOCK_POINTS, workers=workers):
         screen = part if screen is None else screen.merged(part, None)
-    runnable = corners.runnable
-    if screen is None:
-        return runnable
-    at = corners.positions(runnable)
-    keep = undominated_corners(corners.energy_j[at], corners.delay_cycles[at], screen.schedule_e,
-                               screen.schedule_d)
-    return runnable[keep]
+    return None if screen is None else (screen.schedule_e, screen.schedule_d)
+
+
+def frontier_corners(network, space: HardwareSpace, tech, progress: Progress | None = None,
+                     workers: int | None = None, max_points: int = FUSION_BLOCK_POINTS) -> FusedCorners:
+    """The fused corners of the points that may hold a frontier point (see module): the unfused screen's
+    pairs (:func:`achievable_pairs`) first, then the grid program's pass, whose slabs keep only the corners
+    none of them dominates (:class:`~.fusion_stream.KeepRule` ``dominating``), so the parent never holds
+    the corners of the other points. Its :attr:`~FusedCorners.runnable` points are the candidates."""
+    rule = KeepRule(threshold=np.inf, dominating=achievable_pairs(network, space, tech, workers))
+    return fused_corners(network, space, tech, progress, rule=rule, workers=workers, max_points=max_points)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from deepopt_mip.formulation.grid_stream import block_flat_index, block_hardware
 from deepopt_mip.formulation.grid_sums import (Progress, chunk_sums, distinct_layers, is_separable, pairs_last,
                                               sums_bounds)
 from deepopt_mip.formulation.metrics import check_metric, metric_value
+from deepopt_mip.formulation.mip_points import undominated_corners
 from deepopt_mip.formulation.spaces import HardwareSpace, points_hardware
 from deepopt_mip.formulation.technology import Technology
 
@@ -71,6 +72,12 @@ class KeepRule:
     Both only fall as points are added, so every point with a value at most
     the final T is kept whatever the order and grouping of the slabs, and the
     kept points are a prefix of the points ordered by value (ties included).
+
+    ``dominating`` (the frontier's screen): achievable (energy, delay) pairs
+    fixed before the pass; a point whose two sums (its fused ideal corner)
+    one of them dominates (at or below it in both, and different,
+    :func:`~.mip_points.undominated_corners`) is dropped as well, and its
+    value does not count as left out: no schedule of it is on the frontier.
     """
 
     first: int = 0
@@ -79,6 +86,7 @@ class KeepRule:
     margin: float = 0.0
     threshold: float = -np.inf
     bounded_by_uppers: bool = True
+    dominating: tuple[np.ndarray, np.ndarray] | None = None
 
     @staticmethod
     def everything() -> "KeepRule":
@@ -149,6 +157,8 @@ class FusionStream:
         keep = finite & (value <= limit)
         dropped = value[finite & ~keep]
         left_out = min(self.left_out, float(dropped.min()) if dropped.size else np.inf)
+        if rule.dominating is not None and keep.any():
+            keep &= undominated_corners(self.points.sums[0], self.points.sums[1], *rule.dominating)
         return FusionStream(self.points.take(keep), self.least_uppers[:rule.uppers], left_out, self.valid_points)
 
 
@@ -270,8 +280,9 @@ def stream_fusion(network, space: HardwareSpace, tech: Technology, metric: str, 
     """The points ``rule`` keeps of the fusion program over every in-budget point, slab by slab
     (:func:`fusion_slabs`), ``workers`` processes (:func:`~.grid_stream.stream_blocks`; by default one per
     CPU for a large space). Before it starts, its memory (:func:`~.grid_stream.stream_memory_bytes` at
-    :func:`fusion_bytes_per_point`, plus what the parent may keep) is checked against the machine's and
-    a pass too large is refused in one line. ``unfused`` (``"none"``, ``"all"``, ``"least"``) says where
+    :func:`fusion_bytes_per_point`, plus what the parent may keep: every in-budget point for a rule that
+    keeps all by value and has no ``dominating`` pairs, else the few its screen leaves, not counted) is
+    checked against the machine's and a pass too large is refused in one line. ``unfused`` (``"none"``, ``"all"``, ``"least"``) says where
     each slab also evaluates the unfused bound from above (:func:`slab_points`). The kept points do not
     depend on ``max_points`` or ``workers`` (with ``"least"`` the unfused bounds, and so which points
     beyond those the rule must keep, may).
@@ -279,7 +290,8 @@ def stream_fusion(network, space: HardwareSpace, tech: Technology, metric: str, 
     check_metric(metric)
     separable = is_separable(metric, aggregate)
     slabs = list(fusion_slabs(space, max_points))
-    kept_bytes = KEPT_BYTES_PER_POINT * sum(slab.size for slab in slabs) if np.isinf(rule.threshold) else 0
+    keeps_all = np.isinf(rule.threshold) and rule.dominating is None
+    kept_bytes = KEPT_BYTES_PER_POINT * sum(slab.size for slab in slabs) if keeps_all else 0
     token = pass_token()
     work = partial(slab_stream, space=space, network=network, tech=tech, metric=metric, separable=separable,
                    unfused=unfused, max_points=max_points, token=token, rule=rule)

@@ -45,7 +45,7 @@ from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.fusion_grid import point_keys, transitions
 from deepopt_mip.formulation.fusion_mip import (chosen_fusion, chosen_schedule, fusion_frontier_model, fusion_model,
                                                 layer_modes)
-from deepopt_mip.formulation.fusion_mip_points import (FusionFrontierData, frontier_candidates, fused_corners,
+from deepopt_mip.formulation.fusion_mip_points import (FusionFrontierData, frontier_corners, fused_corners,
                                                        fusion_frontier_data, product_order)
 from deepopt_mip.formulation.fusion_stream import KeepRule, stream_fusion
 from deepopt_mip.formulation.grid_bounds import ROUNDING_MARGIN
@@ -245,9 +245,8 @@ def mip_fusion_frontier(network, space: HardwareSpace, tech, options: MipOptions
         raise ValueError(f"a frontier needs at least 2 points, got {max_points}")
     options = options or MipOptions()
     start = time.perf_counter()
-    corners = fused_corners(network, space, tech, progress, workers=workers)
-    flat = frontier_candidates(network, space, tech, corners, workers)
-    data = fusion_frontier_data(network, space, tech, corners, flat)
+    corners = frontier_corners(network, space, tech, progress, workers)
+    data = fusion_frontier_data(network, space, tech, corners, corners.runnable)
     built = BuiltModel(kind="fusion-frontier", data=data, model=None, build_s=time.perf_counter() - start,
                        read=_read_built)
     deadline = None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s

@@ -26,7 +26,7 @@ import yaml
 from deepopt_mip.formulation.costmodel.fusion import FusionGraph, fused_branch_costs, resident_capacity_bits
 from deepopt_mip.formulation.costmodel.layer_cost import BRANCHES
 from deepopt_mip.formulation.fusion_mip import fusion_frontier_model
-from deepopt_mip.formulation.fusion_mip_points import frontier_candidates, fused_corners, fusion_frontier_data
+from deepopt_mip.formulation.fusion_mip_points import frontier_corners, fusion_frontier_data
 from deepopt_mip.formulation.graph import NETWORK_INPUT
 from deepopt_mip.formulation.metrics import metric_value
 from deepopt_mip.formulation.networks import Network, load_network
@@ -203,8 +203,8 @@ def squeezenet_4mm2_point():
     docs/mip.md section 9.2), and that point's exact fused frontier by the dynamic program."""
     network = load_network("squeezenet-v1.1")
     space = load_space("deepopt-16mm2", TECH).with_budget(4)
-    corners = fused_corners(network, space, TECH)
-    data = fusion_frontier_data(network, space, TECH, corners, frontier_candidates(network, space, TECH, corners))
+    corners = frontier_corners(network, space, TECH)
+    data = fusion_frontier_data(network, space, TECH, corners, corners.runnable)
     hardware = [data.points.hardware(n) for n in range(data.points.size)]
     (n,) = [n for n, h in enumerate(hardware) if (h.J, h.K, h.fsram_kb, h.isram_kb, h.psram_kb) == (18, 24, 16, 4, 4)]
     exact = fusion_frontier(network, data.points.hardware(n), TECH)

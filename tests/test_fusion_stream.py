@@ -4,6 +4,8 @@
 * Keeping every point, the streamed values and sums are the full pass's, bit
   for bit, whatever the slab size and the workers.
 * Keeping from kept parts keeps what keeping from the whole keeps.
+* The frontier's slabs keep exactly the corners no unfused schedule
+  dominates, and nothing else.
 * The enumeration and the MIP with fusion give the same solution streamed
   and over the whole grid (energy and E*D), also where the kept points do not
   settle the search and the pass runs again.
@@ -24,8 +26,9 @@ from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.fusion_grid import fusion_sums
 from deepopt_mip.formulation.fusion_stream import (FusedPoints, FusionStream, KeepRule, fusion_slabs,
                                                    stream_fusion)
-from deepopt_mip.formulation.fusion_mip_points import fused_corners
+from deepopt_mip.formulation.fusion_mip_points import achievable_pairs, frontier_corners, fused_corners
 from deepopt_mip.formulation.graph import NETWORK_INPUT
+from deepopt_mip.formulation.mip_points import undominated_corners
 from deepopt_mip.formulation.networks import Network, load_network
 from deepopt_mip.formulation.spaces import AxisRange, grid_shape, load_space
 from deepopt_mip.formulation.technology import load_technology
@@ -92,6 +95,29 @@ def test_streamed_values_are_the_full_pass_bit_for_bit(fusing_space, budget_mm2,
     assert np.array_equal(points.area_um2, area.ravel()[points.index])
     for got, full in zip(points.sums, sums, strict=True):
         assert np.array_equal(got, full.ravel()[points.index])
+
+
+@pytest.mark.parametrize("max_points, workers", [(9, 1), (60, 2), (50_000, 1)])
+@pytest.mark.parametrize("budget_mm2", [8, 16])
+def test_the_frontier_slabs_keep_exactly_the_corners_no_unfused_schedule_dominates(fusing_space, budget_mm2,
+                                                                                   max_points, workers):
+    """The frontier's screen in the slabs against the screen applied afterwards to every runnable point's
+    corner (how the frontier screened before): the same points with the same corners, bit for bit, and
+    the parent holds no other point."""
+    network = _fire_modules(17)
+    space = fusing_space.with_budget(budget_mm2)
+    every = fused_corners(network, space, TECH)
+    pairs = achievable_pairs(network, space, TECH)
+    at = every.positions(every.runnable)
+    expected = every.runnable[undominated_corners(every.energy_j[at], every.delay_cycles[at], *pairs)]
+    assert 0 < expected.size < every.runnable.size
+    screened = frontier_corners(network, space, TECH, workers=workers, max_points=max_points)
+    assert np.array_equal(screened.index, expected) and np.array_equal(screened.runnable, expected)
+    assert screened.valid_points == every.valid_points
+    back = every.positions(expected)
+    for got, full in ((screened.energy_j, every.energy_j), (screened.delay_cycles, every.delay_cycles),
+                      (screened.area_um2, every.area_um2)):
+        assert np.array_equal(got, full[back])
 
 
 def _stream(values, uppers, cut):
