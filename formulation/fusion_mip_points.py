@@ -208,17 +208,83 @@ def mode_tables(network, modes, hw, tech) -> tuple[dict, dict]:
     return energy, delay
 
 
+def frontier_modes(network, space: HardwareSpace, capacity_bits: np.ndarray) -> list:
+    """Every layer's modes (R_l, fused in, fused out) on points of resident capacities ``capacity_bits``: the
+    transitions whose R_l fits the largest (:func:`~.fusion_grid.transitions`, F2)."""
+    graph = FusionGraph.of(network)
+    return layer_modes(transitions(graph, float(space.bits_ifmap), float(np.max(capacity_bits))))
+
+
 def fusion_frontier_data(network, space: HardwareSpace, tech, corners: FusedCorners,
-                         flat: np.ndarray) -> FusionFrontierData:
-    """:class:`FusionFrontierData` of the grid points ``flat`` (flat indices, ascending)."""
+                         flat: np.ndarray, modes: list | None = None) -> FusionFrontierData:
+    """:class:`FusionFrontierData` of the grid points ``flat`` (flat indices, ascending); ``modes``: the
+    layers' modes (by default :func:`frontier_modes` of these points)."""
     flat = np.sort(np.asarray(flat, dtype=np.int64))
     at = corners.positions(flat)
     points = listed_points(space, flat, corners.area_um2[at], corners.valid_points)
     hw = points_hardware(space, flat)
     capacity = np.broadcast_to(np.asarray(resident_capacity_bits(hw), float), (flat.size,)).copy()
-    graph = FusionGraph.of(network)
-    modes = layer_modes(transitions(graph, float(space.bits_ifmap), float(np.max(capacity))))
+    if modes is None:
+        modes = frontier_modes(network, space, capacity)
     energy, delay = mode_tables(network, modes, hw, tech)
-    return FusionFrontierData(points=points, graph=graph, modes=modes, energy_j=energy, delay_cycles=delay,
-                              capacity_bits=capacity, corner_energy_j=corners.energy_j[at],
+    return FusionFrontierData(points=points, graph=FusionGraph.of(network), modes=modes, energy_j=energy,
+                              delay_cycles=delay, capacity_bits=capacity, corner_energy_j=corners.energy_j[at],
                               corner_delay_cycles=corners.delay_cycles[at])
+
+
+TABLE_BATCH = 64
+"""Points whose tables :meth:`FrontierDataOnDemand.at` builds at a time: the cost model's passes over the
+layers and modes cost about as much for one point as for a few hundred (SqueezeNet-v1.1: 0.44 s for one,
+0.98 s for 1,000), and the points the merge asks for next are often among the next of least corner energy."""
+
+
+class FrontierDataOnDemand:
+    """The offered points of the fused frontier, whose tables are built only for the points the sweep solves.
+
+    The merge of the sweep (:class:`~deepopt_mip.solvers.mip.MergedFrontier`) solves a point's model only
+    while the point can still win, and needs its tables only then (:meth:`at`); a sweep over tens of
+    thousands of offered points solved a few dozen of them (SqueezeNet-v1.1 with fusion on SRAMs in 16 kB
+    steps, 10 delay limits: 37 of 39,662). :meth:`at` builds the tables of the point asked for and of the
+    next :data:`TABLE_BATCH` - 1 of least corner energy not built yet (the merge tries points in about
+    that order), with the modes of every offered point (:func:`frontier_modes`), so the data of each
+    point is the one :func:`fusion_frontier_data` over all of them gives (its :meth:`~FusionFrontierData.at`),
+    value for value: the cost model computes every point on its own.
+    """
+
+    def __init__(self, network, space: HardwareSpace, tech, corners: FusedCorners, flat: np.ndarray,
+                 batch: int = TABLE_BATCH) -> None:
+        flat = np.sort(np.asarray(flat, dtype=np.int64))
+        at = corners.positions(flat)
+        self.network, self.space, self.tech, self.corners, self.batch = network, space, tech, corners, batch
+        self.points = listed_points(space, flat, corners.area_um2[at], corners.valid_points)
+        self.corner_energy_j = corners.energy_j[at]
+        self.corner_delay_cycles = corners.delay_cycles[at]
+        capacity = np.broadcast_to(np.asarray(resident_capacity_bits(points_hardware(space, flat)), float),
+                                   (flat.size,))
+        self.graph = FusionGraph.of(network)
+        self.modes = frontier_modes(network, space, capacity)
+        self._by_energy = np.argsort(self.corner_energy_j, kind="stable")
+        self._built = np.zeros(flat.size, dtype=bool)
+        self._ready: dict[int, FusionFrontierData] = {}
+
+    @property
+    def delay_floor_cycles(self) -> float:
+        """The least delay any schedule of an offered point reaches (at least)."""
+        return float(np.min(self.corner_delay_cycles))
+
+    def every(self) -> FusionFrontierData:
+        """The data of every offered point at once (for one model over all of them)."""
+        return fusion_frontier_data(self.network, self.space, self.tech, self.corners, self.points.flat_index,
+                                    self.modes)
+
+    def at(self, n: int) -> FusionFrontierData:
+        """The data of offered point ``n`` alone (its hardware fixed); handed out once per point."""
+        if n not in self._ready:
+            rest = self._by_energy[~self._built[self._by_energy]]
+            batch = np.unique(np.concatenate([[n], rest[rest != n][:self.batch - 1]]))
+            data = fusion_frontier_data(self.network, self.space, self.tech, self.corners,
+                                        self.points.flat_index[batch], self.modes)
+            for j, m in enumerate(batch.tolist()):
+                self._ready[m] = data.at(j)
+            self._built[batch] = True
+        return self._ready.pop(n)

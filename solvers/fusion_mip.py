@@ -45,8 +45,8 @@ from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.fusion_grid import point_keys, transitions
 from deepopt_mip.formulation.fusion_mip import (chosen_fusion, chosen_schedule, fusion_frontier_model, fusion_model,
                                                 layer_modes)
-from deepopt_mip.formulation.fusion_mip_points import (FusionFrontierData, frontier_corners, fused_corners,
-                                                       fusion_frontier_data, product_order)
+from deepopt_mip.formulation.fusion_mip_points import (FrontierDataOnDemand, FusionFrontierData, frontier_corners,
+                                                       fused_corners, fusion_frontier_data, product_order)
 from deepopt_mip.formulation.fusion_stream import KeepRule, stream_fusion
 from deepopt_mip.formulation.grid_bounds import ROUNDING_MARGIN
 from deepopt_mip.formulation.grid_sums import Progress, is_separable
@@ -109,9 +109,11 @@ def _read_built(built: BuiltModel) -> FusionFrontierPoint:
 
 class FusionPointwiseFrontier(MergedFrontier):
     """:class:`~.mip.MergedFrontier` over offered points with fusion: f_n is the fusion frontier model of
-    point n alone (:meth:`FusionFrontierData.at`), kept and re-solved at each delay limit."""
+    point n alone (:meth:`FusionFrontierData.at`, or :meth:`FrontierDataOnDemand.at`, which builds the
+    tables of the points solved only), kept and re-solved at each delay limit."""
 
-    def __init__(self, data: FusionFrontierData, options: MipOptions, deadline: float | None) -> None:
+    def __init__(self, data: FusionFrontierData | FrontierDataOnDemand, options: MipOptions,
+                 deadline: float | None) -> None:
         super().__init__(data.corner_energy_j, data.corner_delay_cycles, deadline)
         self.data = data
         self.driver = HighsDriver(options)
@@ -246,7 +248,7 @@ def mip_fusion_frontier(network, space: HardwareSpace, tech, options: MipOptions
     options = options or MipOptions()
     start = time.perf_counter()
     corners = frontier_corners(network, space, tech, progress, workers)
-    data = fusion_frontier_data(network, space, tech, corners, corners.runnable)
+    data = FrontierDataOnDemand(network, space, tech, corners, corners.runnable)
     built = BuiltModel(kind="fusion-frontier", data=data, model=None, build_s=time.perf_counter() - start,
                        read=_read_built)
     deadline = None if options.time_limit_s is None else time.perf_counter() + options.time_limit_s

@@ -149,7 +149,8 @@ def test_fused_frontier_is_the_brute_force_frontier():
     unfused, _, _ = mip_frontier(network, space, TECH)
     assert len(points) > len(unfused)
     # the one model over every offered point (hardware one-hots free) gives the same product optimum
-    full = replace(built, model=fusion_frontier_model(built.data), merged=None)
+    every = built.data.every()
+    full = replace(built, data=every, model=fusion_frontier_model(every), merged=None)
     assert built.data.points.size > 1
     outcome = product_search(full, "edp", HighsDriver())
     merged = product_search(built, "edp", HighsDriver())

@@ -5,7 +5,8 @@
   for bit, whatever the slab size and the workers.
 * Keeping from kept parts keeps what keeping from the whole keeps.
 * The frontier's slabs keep exactly the corners no unfused schedule
-  dominates, and nothing else.
+  dominates, and nothing else; the tables built on demand for the points
+  the sweep solves are those built for every offered point.
 * The enumeration and the MIP with fusion give the same solution streamed
   and over the whole grid (energy and E*D), also where the kept points do not
   settle the search and the pass runs again.
@@ -26,7 +27,8 @@ from deepopt_mip.formulation.errors import InputError
 from deepopt_mip.formulation.fusion_grid import fusion_sums
 from deepopt_mip.formulation.fusion_stream import (FusedPoints, FusionStream, KeepRule, fusion_slabs,
                                                    stream_fusion)
-from deepopt_mip.formulation.fusion_mip_points import achievable_pairs, frontier_corners, fused_corners
+from deepopt_mip.formulation.fusion_mip_points import (FrontierDataOnDemand, achievable_pairs, frontier_corners,
+                                                       fused_corners, fusion_frontier_data)
 from deepopt_mip.formulation.graph import NETWORK_INPUT
 from deepopt_mip.formulation.mip_points import undominated_corners
 from deepopt_mip.formulation.networks import Network, load_network
@@ -118,6 +120,28 @@ def test_the_frontier_slabs_keep_exactly_the_corners_no_unfused_schedule_dominat
     for got, full in ((screened.energy_j, every.energy_j), (screened.delay_cycles, every.delay_cycles),
                       (screened.area_um2, every.area_um2)):
         assert np.array_equal(got, full[back])
+
+
+@pytest.mark.parametrize("batch", [1, 3, 256])
+def test_frontier_tables_built_on_demand_are_those_of_every_offered_point(fusing_space, batch):
+    """Asked for in a shuffled order, a batch at a time, each offered point's data is the one built over
+    every offered point at once: the same points, modes, capacities, corners and tables, bit for bit."""
+    network = _fire_modules(17)
+    corners = frontier_corners(network, fusing_space, TECH)
+    every = fusion_frontier_data(network, fusing_space, TECH, corners, corners.runnable)
+    lazy = FrontierDataOnDemand(network, fusing_space, TECH, corners, corners.runnable, batch)
+    assert np.array_equal(lazy.points.flat_index, every.points.flat_index) and lazy.modes == every.modes
+    assert lazy.delay_floor_cycles == every.delay_floor_cycles
+    for n in np.random.default_rng(7).permutation(every.points.size).tolist():
+        got, want = lazy.at(n), every.at(n)
+        assert got.modes == want.modes and np.array_equal(got.points.flat_index, want.points.flat_index)
+        for a, b in ((got.capacity_bits, want.capacity_bits), (got.corner_energy_j, want.corner_energy_j),
+                     (got.corner_delay_cycles, want.corner_delay_cycles), (got.points.area_um2, want.points.area_um2)):
+            assert np.array_equal(a, b)
+        assert got.energy_j.keys() == want.energy_j.keys()
+        for key in want.energy_j:
+            assert np.array_equal(got.energy_j[key], want.energy_j[key])
+            assert np.array_equal(got.delay_cycles[key], want.delay_cycles[key])
 
 
 def _stream(values, uppers, cut):
