@@ -33,6 +33,7 @@ from deepopt_mip.solvers.study_fusion_enumeration import enumerate_fused_study, 
 from deepopt_mip.solvers.study_fusion_mip import mip_fused_study
 from test_memory_bound import fine_space, stopped_at_the_memory_check
 from test_study_fusion import CONVS, FIRE, SPACE, TECH
+from test_study_stream import assert_window_is_the_full_order
 
 
 def _study(metric: str, aggregate: str = "network", **caps) -> Problem:
@@ -63,21 +64,8 @@ def test_the_window_is_the_full_grid_order_with_the_same_bounds(full_bounds, nam
     problem, full = STUDIES[name], full_bounds[name]
     order = full.candidate_order()
     streamed = fused_study_stream(problem, workers=workers, window=window, max_points=max_points)
-    assert (streamed.valid_points, streamed.finite_points, streamed.exact) == (full.valid_points, order.size,
-                                                                                 full.exact)
-    assert streamed.least_delay_cycles == full.least_delay_cycles
-    assert streamed.least_energy_j == full.least_energy_j
     assert streamed.size == min(window, order.size) and order.size >= 15
-    while True:
-        size = streamed.size
-        assert np.array_equal(streamed.index, order[:size])
-        assert np.array_equal(streamed.lower, full.lower[order[:size]])  # bit for bit
-        assert np.array_equal(streamed.area_um2, full.area_um2[order[:size]])
-        assert streamed.beyond == (full.lower[order[size]] if size < order.size else np.inf)
-        if not streamed.more:
-            break
-        streamed.extend()
-        assert streamed.size > size
+    assert_window_is_the_full_order(streamed, problem, extensions=order.size, full=full)
     assert streamed.size == order.size
 
 

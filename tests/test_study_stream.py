@@ -54,10 +54,11 @@ def random_studies(draw):
                    max_branches=draw(st.sampled_from([None, 1, 3])))
 
 
-def assert_window_is_the_full_order(window: StudyWindow, problem: Problem, extensions: int = 5):
+def assert_window_is_the_full_order(window: StudyWindow, problem: Problem, extensions: int = 5, full=None):
     """The window, and each of up to ``extensions`` widenings of it, is a prefix of the full-grid order with the
-    same bounds and areas, and ``beyond`` is the next point's bound; a window that holds every point says so."""
-    full = study_bounds(problem, workers=1)
+    same bounds and areas, and ``beyond`` is the next point's bound; a window that holds every point says so.
+    ``full``: the full-grid bounds (by default :func:`~.study_bounds.study_bounds` of ``problem``)."""
+    full = study_bounds(problem, workers=1) if full is None else full
     order = full.candidate_order()
     assert window.valid_points == full.valid_points
     assert window.finite_points == order.size
