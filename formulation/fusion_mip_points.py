@@ -208,10 +208,9 @@ def mode_tables(network, modes, hw, tech) -> tuple[dict, dict]:
     return energy, delay
 
 
-def frontier_modes(network, space: HardwareSpace, capacity_bits: np.ndarray) -> list:
+def frontier_modes(graph: FusionGraph, space: HardwareSpace, capacity_bits: np.ndarray) -> list:
     """Every layer's modes (R_l, fused in, fused out) on points of resident capacities ``capacity_bits``: the
     transitions whose R_l fits the largest (:func:`~.fusion_grid.transitions`, F2)."""
-    graph = FusionGraph.of(network)
     return layer_modes(transitions(graph, float(space.bits_ifmap), float(np.max(capacity_bits))))
 
 
@@ -224,11 +223,12 @@ def fusion_frontier_data(network, space: HardwareSpace, tech, corners: FusedCorn
     points = listed_points(space, flat, corners.area_um2[at], corners.valid_points)
     hw = points_hardware(space, flat)
     capacity = np.broadcast_to(np.asarray(resident_capacity_bits(hw), float), (flat.size,)).copy()
+    graph = FusionGraph.of(network)
     if modes is None:
-        modes = frontier_modes(network, space, capacity)
+        modes = frontier_modes(graph, space, capacity)
     energy, delay = mode_tables(network, modes, hw, tech)
-    return FusionFrontierData(points=points, graph=FusionGraph.of(network), modes=modes, energy_j=energy,
-                              delay_cycles=delay, capacity_bits=capacity, corner_energy_j=corners.energy_j[at],
+    return FusionFrontierData(points=points, graph=graph, modes=modes, energy_j=energy, delay_cycles=delay,
+                              capacity_bits=capacity, corner_energy_j=corners.energy_j[at],
                               corner_delay_cycles=corners.delay_cycles[at])
 
 
@@ -262,7 +262,7 @@ class FrontierDataOnDemand:
         capacity = np.broadcast_to(np.asarray(resident_capacity_bits(points_hardware(space, flat)), float),
                                    (flat.size,))
         self.graph = FusionGraph.of(network)
-        self.modes = frontier_modes(network, space, capacity)
+        self.modes = frontier_modes(self.graph, space, capacity)
         self._by_energy = np.argsort(self.corner_energy_j, kind="stable")
         self._built = np.zeros(flat.size, dtype=bool)
         self._ready: dict[int, FusionFrontierData] = {}

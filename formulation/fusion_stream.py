@@ -282,10 +282,10 @@ def stream_fusion(network, space: HardwareSpace, tech: Technology, metric: str, 
     CPU for a large space). Before it starts, its memory (:func:`~.grid_stream.stream_memory_bytes` at
     :func:`fusion_bytes_per_point`, plus what the parent may keep: every in-budget point for a rule that
     keeps all by value and has no ``dominating`` pairs, else the few its screen leaves, not counted) is
-    checked against the machine's and a pass too large is refused in one line. ``unfused`` (``"none"``, ``"all"``, ``"least"``) says where
-    each slab also evaluates the unfused bound from above (:func:`slab_points`). The kept points do not
-    depend on ``max_points`` or ``workers`` (with ``"least"`` the unfused bounds, and so which points
-    beyond those the rule must keep, may).
+    checked against the machine's and a pass too large is refused in one line. ``unfused`` (``"none"``,
+    ``"all"``, ``"least"``) says where each slab also evaluates the unfused bound from above
+    (:func:`slab_points`). The kept points do not depend on ``max_points`` or ``workers`` (with ``"least"``
+    the unfused bounds, and so which points beyond those the rule must keep, may).
     ``progress(done, total)`` counts the points of the slabs evaluated."""
     check_metric(metric)
     separable = is_separable(metric, aggregate)
