@@ -253,25 +253,24 @@ def box_search(problem, model, blocks, search: Search, floors, y_floors, solve_a
     return min([search.best.objective if search.best else math.inf] + closed + [entry[0] for entry in heap])
 
 
-def next_offer(lower: np.ndarray, order: np.ndarray, offered: int, search: Search,
-               beyond: float = math.inf) -> tuple[float, int | None]:
-    """After a round over the first ``offered`` points of ``order`` (by increasing lower bound): the least
-    bound left out, and how many points the next round offers, or None when the round was final (no point
-    left out can beat the best found, every point was offered, or the search stopped unproven). The next
-    round takes every point whose bound is below the best found, and at least twice as many points.
+def next_offer(lower: np.ndarray, offered: int, search: Search, beyond: float = math.inf) -> tuple[float, int | None]:
+    """After a round over the first ``offered`` points of ``lower`` (the candidates' bounds, increasing): the
+    least bound left out, and how many points the next round offers, or None when the round was final (no
+    point left out can beat the best found, every point was offered, or the search stopped unproven). The
+    next round takes every point whose bound is below the best found, and at least twice as many points.
 
-    ``order`` may be a prefix of the candidates (a window), ``beyond`` the least bound of those after it
-    (``inf``: none). Then the count may exceed ``order.size`` (the window must grow first): it is
-    ``order.size + 1`` where every point of ``order`` is below the best found and so is ``beyond``."""
-    left_out = lower[order[offered]] if offered < order.size else beyond
+    ``lower`` may be a prefix of the candidates (a window), ``beyond`` the least bound of those after it
+    (``inf``: none). Then the count may exceed ``lower.size`` (the window must grow first): it is
+    ``lower.size + 1`` where every point of ``lower`` is below the best found and so is ``beyond``."""
+    left_out = lower[offered] if offered < lower.size else beyond
     best_value = search.best.objective if search.best is not None else math.inf
     if left_out >= best_value or not search.proven:
         return left_out, None
-    below = int(np.searchsorted(lower[order], best_value, side="left"))
-    if below == order.size and beyond < best_value:
+    below = int(np.searchsorted(lower, best_value, side="left"))
+    if below == lower.size and beyond < best_value:
         below += 1
     wanted = max(2 * offered, below)
-    return left_out, min(order.size, wanted) if math.isinf(beyond) else wanted
+    return left_out, min(lower.size, wanted) if math.isinf(beyond) else wanted
 
 
 def first_offer(window: StudyWindow) -> int:
@@ -287,7 +286,7 @@ def next_window_offer(window: StudyWindow, offered: int, search: Search) -> tupl
     needs points beyond it: the least bound left out and how many points the next round offers (None when
     the round was final)."""
     while True:
-        left_out, wanted = next_offer(window.lower, np.arange(window.size), offered, search, window.beyond)
+        left_out, wanted = next_offer(window.lower, offered, search, window.beyond)
         if wanted is None or wanted <= window.size or not window.more:
             return left_out, None if wanted is None else min(wanted, window.size)
         window.extend()
